@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# One image for every service; the container's arguments select which one runs:
+#   docker run stream-workers services/worker/dist/main.js
+# (the Helm chart, docker-compose.yml and k8s/ do exactly that). One image keeps the shared core
+# library, the dependency tree and the build in one cacheable place; each service only adds a few
+# kilobytes of compiled JavaScript, so per-service images would cost four builds and pushes for no gain.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: all dependencies, compile TypeScript --------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY services/core/package.json services/core/
+COPY services/worker/package.json services/worker/
+COPY services/producer/package.json services/producer/
+COPY services/lag-exporter/package.json services/lag-exporter/
+COPY services/autoscaler/package.json services/autoscaler/
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY tsconfig.base.json ./
+COPY services/ services/
+# Compile the services only (not bench/ or tests).
+RUN npx tsc -b services/core services/worker services/producer services/lag-exporter services/autoscaler
+
+# ---- runtime: production dependencies + compiled output, non-root ---------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY services/core/package.json services/core/
+COPY services/worker/package.json services/worker/
+COPY services/producer/package.json services/producer/
+COPY services/lag-exporter/package.json services/lag-exporter/
+COPY services/autoscaler/package.json services/autoscaler/
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund \
+    && npm cache clean --force
+COPY --from=build /app/services/core/dist services/core/dist
+COPY --from=build /app/services/worker/dist services/worker/dist
+COPY --from=build /app/services/producer/dist services/producer/dist
+COPY --from=build /app/services/lag-exporter/dist services/lag-exporter/dist
+COPY --from=build /app/services/autoscaler/dist services/autoscaler/dist
+# The `node` user of the official image (uid/gid 1000); the chart runs as 1000 with a read-only root.
+USER 1000:1000
+EXPOSE 8080 8081 8082 8083
+# Exec form: node is PID 1 and receives SIGTERM itself (each service installs its own handler and
+# drains); no shell wrapper in between.
+ENTRYPOINT ["node"]
+CMD ["services/producer/dist/main.js"]

@@ -1,0 +1,204 @@
+{{/* Names, labels and the blocks every workload shares. */}}
+
+{{- define "sw.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "sw.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of one component's objects: <fullname>-<component>, at most 63 characters. */}}
+{{- define "sw.componentName" -}}
+{{- printf "%s-%s" (include "sw.fullname" .root | trunc (int (sub 62 (len .component))) | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{- define "sw.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sw.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "sw.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "sw.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: stream-workers
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels every pod of this release carries (the NetworkPolicy admits them to Redis). */}}
+{{- define "sw.releasePodLabels" -}}
+app.kubernetes.io/name: {{ include "sw.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "sw.image" -}}
+{{- $img := .Values.image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sw.redisImage" -}}
+{{- $img := .Values.redis.image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository $img.tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sw.serviceAccountName" -}}
+{{- include "sw.fullname" . -}}
+{{- end -}}
+
+{{- define "sw.redisHost" -}}
+{{- printf "%s.%s.svc" (include "sw.componentName" (dict "root" . "component" "redis")) .Release.Namespace -}}
+{{- end -}}
+
+{{- define "sw.redisSecretName" -}}
+{{- if .Values.redis.enabled -}}{{ .Values.redis.auth.existingSecret }}{{- else -}}{{ .Values.externalRedis.existingSecret }}{{- end -}}
+{{- end -}}
+
+{{/* Pod-level securityContext meeting the "restricted" Pod Security Standard. */}}
+{{- define "sw.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level securityContext meeting the "restricted" Pod Security Standard. */}}
+{{- define "sw.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+REDIS_URL (and what it is built from) for the services. Credentials come from Secrets only:
+in-chart Redis with auth builds the URL from the password Secret (Kubernetes expands $(VAR) in env
+values); an external Redis takes a plain URL or the whole URL from a Secret.
+*/}}
+{{- define "sw.redisEnv" -}}
+{{- if .Values.redis.enabled }}
+{{- $host := include "sw.redisHost" . }}
+{{- if .Values.redis.auth.enabled }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "redis.auth.existingSecret is required when redis.auth.enabled is true" .Values.redis.auth.existingSecret }}
+      key: {{ .Values.redis.auth.passwordKey }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:6379" (.Values.redis.auth.username | default "") $host | quote }}
+{{- else }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:6379" $host | quote }}
+{{- end }}
+{{- else if .Values.externalRedis.existingSecret }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalRedis.existingSecret }}
+      key: {{ .Values.externalRedis.urlKey }}
+{{- else }}
+- name: REDIS_URL
+  value: {{ required "externalRedis.url or externalRedis.existingSecret is required when redis.enabled is false" .Values.externalRedis.url | quote }}
+{{- end }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{/* Probes on a service's HTTP port. */}}
+{{- define "sw.probes" -}}
+startupProbe:
+  httpGet: { path: /livez, port: http }
+  periodSeconds: 2
+  failureThreshold: 30
+livenessProbe:
+  httpGet: { path: /livez, port: http }
+  periodSeconds: 10
+  timeoutSeconds: 3
+  failureThreshold: 3
+readinessProbe:
+  httpGet: { path: /readyz, port: http }
+  periodSeconds: 5
+  timeoutSeconds: 3
+  failureThreshold: 2
+{{- end -}}
+
+{{/* prometheus.io annotations when the Prometheus Operator is not used. */}}
+{{- define "sw.scrapeAnnotations" -}}
+{{- if and (not .root.Values.monitoring.enabled) .root.Values.monitoring.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}
+
+{{/* The autoscaler owns the worker Deployment's replicas in every mode but `none`. */}}
+{{- define "sw.autoscaled" -}}
+{{- if ne .Values.autoscaling.mode "none" }}true{{ end -}}
+{{- end -}}
+
+{{- define "sw.isKeda" -}}
+{{- if hasPrefix "keda-" .Values.autoscaling.mode }}true{{ end -}}
+{{- end -}}
+
+{{/* The common pod scheduling fields of one component's values. */}}
+{{- define "sw.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "sw.imagePullSecrets" -}}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Shared volumes: a writable /tmp on a read-only root filesystem. */}}
+{{- define "sw.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+{{- define "sw.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}

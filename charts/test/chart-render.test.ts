@@ -1,0 +1,383 @@
+/**
+ * helm lint + helm template for every ci/*-values.yaml, every rendered object validated against its
+ * schema, and the chart's promises checked on the rendered YAML: Pod Security "restricted", replicas
+ * left to the autoscaler, least-privilege RBAC, a schema that rejects typos, Redis durability and
+ * isolation, KEDA triggers, monitoring objects.
+ */
+import { ciValuesFiles, CI_DIR, find, helm, one, render, templateArgs, type K8sObject } from './support/helm';
+import { schemaProblems } from './support/validate';
+import { podSpecOf, restrictedViolations, type PodSpec } from './support/pss';
+import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+}
+interface ContainerSpec {
+  name: string;
+  args?: string[];
+  env?: EnvVar[];
+  ports?: Array<{ name?: string; containerPort: number }>;
+  readinessProbe?: { httpGet?: { port: string | number; path: string } };
+  livenessProbe?: { httpGet?: { port: string | number; path: string } };
+  securityContext?: { readOnlyRootFilesystem?: boolean };
+  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+}
+interface Workload extends K8sObject {
+  spec: { replicas?: number; template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec & { containers: ContainerSpec[]; terminationGracePeriodSeconds?: number; serviceAccountName?: string; topologySpreadConstraints?: unknown[] } } };
+}
+
+const CI = ciValuesFiles();
+const rendered = new Map<string, K8sObject[]>();
+function renderCi(file: string): K8sObject[] {
+  let objs = rendered.get(file);
+  if (!objs) {
+    objs = render({ valuesFiles: [join(CI_DIR, file)] });
+    rendered.set(file, objs);
+  }
+  return objs;
+}
+const modeOf = (file: string): string => {
+  const so = renderCi(file).find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-worker'));
+  return so?.metadata.annotations?.['stream-workers.io/autoscaling-mode'] ?? '?';
+};
+const workloads = (objs: K8sObject[]): Workload[] => objs.filter((o) => podSpecOf(o) !== undefined) as Workload[];
+const envOf = (c: ContainerSpec): Map<string, EnvVar> => new Map((c.env ?? []).map((e) => [e.name, e]));
+
+test('there is a ci values file for every autoscaling mode and the main variants', () => {
+  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none', 'external-redis', 'redis-auth', 'monitoring-operator']) {
+    expect(CI).toContain(`${f}-values.yaml`);
+  }
+});
+
+describe.each(CI)('%s', (file) => {
+  test('helm lint --strict passes', () => {
+    const r = helm(['lint', '--strict', 'charts/stream-workers', '--values', join(CI_DIR, file)]);
+    expect(r.stderr + r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(r.status).toBe(0);
+  });
+
+  test('helm template renders objects that all validate against their schemas (kubernetes-models, @kubernetes-models/keda, @kubernetes-models/prometheus-operator; no unknown fields)', () => {
+    const objs = renderCi(file);
+    expect(objs.length).toBeGreaterThan(8);
+    const problems = objs.flatMap(schemaProblems);
+    expect(problems).toEqual([]);
+    // Names are unique per kind and every object is namespaced to the release.
+    const keys = objs.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  test('every pod meets Pod Security "restricted", has a read-only root filesystem and resource requests and limits', () => {
+    const objs = workloads(renderCi(file));
+    expect(objs.length).toBeGreaterThanOrEqual(3);
+    for (const w of objs) {
+      const pod = w.spec.template.spec;
+      expect({ workload: w.metadata.name, violations: restrictedViolations(pod) }).toEqual({ workload: w.metadata.name, violations: [] });
+      for (const c of pod.containers) {
+        expect({ c: c.name, ro: c.securityContext?.readOnlyRootFilesystem }).toEqual({ c: c.name, ro: true });
+        expect(Object.keys(c.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
+        expect(Object.keys(c.resources?.limits ?? {}).sort()).toEqual(['cpu', 'memory']);
+      }
+    }
+  });
+
+  test('the worker Deployment has replicas only when no autoscaler owns it', () => {
+    const objs = renderCi(file);
+    const worker = one(objs, 'Deployment', '-worker') as Workload;
+    const mode = modeOf(file);
+    if (mode === 'none') {
+      expect(worker.spec.replicas).toEqual(expect.any(Number));
+      expect(find(objs, 'ScaledObject')).toHaveLength(0);
+      expect(find(objs, 'Deployment', '-autoscaler')).toHaveLength(0);
+    } else {
+      expect('replicas' in worker.spec).toBe(false);
+      const owners = find(objs, 'ScaledObject').length + find(objs, 'Deployment', '-autoscaler').length;
+      expect(owners).toBe(1);
+    }
+  });
+
+  test('workers: CONSUMER from the pod name, grace above SHUTDOWN_GRACE_MS, probes on the ops port, PDB and topology spread', () => {
+    const objs = renderCi(file);
+    const worker = one(objs, 'Deployment', '-worker') as Workload;
+    const pod = worker.spec.template.spec;
+    const c = pod.containers[0]!;
+    expect(c.args).toEqual(['services/worker/dist/main.js']);
+    const env = envOf(c);
+    expect(env.get('CONSUMER')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(env.get('PORT')?.value).toBe('8081');
+    const graceMs = Number(env.get('SHUTDOWN_GRACE_MS')?.value);
+    expect(graceMs).toBeGreaterThan(0);
+    expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(graceMs);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8081 }]);
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'http' });
+    const pdb = one(objs, 'PodDisruptionBudget') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(worker.spec.template.metadata.labels[k]).toBe(v);
+    expect(pod.topologySpreadConstraints?.length).toBeGreaterThan(0);
+  });
+
+  test('services use the contract: one image, `node services/<name>/dist/main.js`, their default ports, REDIS_URL never with a literal password', () => {
+    const objs = renderCi(file);
+    const ports: Record<string, number> = { producer: 8080, worker: 8081, 'lag-exporter': 8082, autoscaler: 8083 };
+    const images = new Set<string>();
+    for (const w of workloads(objs)) {
+      const component = w.spec.template.metadata.labels['app.kubernetes.io/component']!;
+      if (component === 'redis') continue;
+      const c = w.spec.template.spec.containers[0]!;
+      images.add((c as unknown as { image: string }).image);
+      expect(c.args).toEqual([`services/${component}/dist/main.js`]);
+      const env = envOf(c);
+      expect(env.get('PORT')?.value).toBe(String(ports[component]));
+      const url = env.get('REDIS_URL')!;
+      expect(url).toBeDefined();
+      if (url.value !== undefined) expect(url.value).toMatch(/^rediss?:\/\/(:\$\(REDIS_PASSWORD\)@|[^:@/]+:\$\(REDIS_PASSWORD\)@|[^@]+$)/);
+      else expect(url.valueFrom?.secretKeyRef).toBeDefined();
+    }
+    expect(images.size).toBe(1);
+    // Credentials come only from Secrets the user creates: the chart renders none.
+    expect(find(objs, 'Secret')).toHaveLength(0);
+  });
+});
+
+describe('builtin autoscaler', () => {
+  const objs = () => renderCi('builtin-values.yaml');
+
+  test('the Role grants exactly the verbs the autoscaler uses, with no wildcards', () => {
+    const role = one(objs(), 'Role') as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
+    const text = JSON.stringify(role.rules);
+    expect(text).not.toContain('*');
+    const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(',')}/${res}:${v}`))).sort();
+    expect(grants).toEqual([
+      '/pods:list',
+      'apps/deployments/scale:get',
+      'apps/deployments/scale:patch',
+      'apps/deployments:get',
+      'coordination.k8s.io/leases:create',
+      'coordination.k8s.io/leases:get',
+      'coordination.k8s.io/leases:update',
+    ]);
+    // The Deployment rules name the worker Deployment only.
+    const worker = one(objs(), 'Deployment', '-worker');
+    for (const r of role.rules.filter((x) => x.apiGroups.includes('apps'))) expect(r.resourceNames).toEqual([worker.metadata.name]);
+    // The Lease is named too, except for create (which RBAC cannot limit by name).
+    const dep = one(objs(), 'Deployment', '-autoscaler') as Workload;
+    const lease = envOf(dep.spec.template.spec.containers[0]!).get('LEASE_NAME')?.value;
+    expect(role.rules.filter((x) => x.resources.includes('leases') && !x.verbs.includes('create'))).toEqual([expect.objectContaining({ resourceNames: [lease], verbs: ['get', 'update'] })]);
+  });
+
+  test('the autoscaler runs under the bound ServiceAccount with the contract environment', () => {
+    const o = objs();
+    const dep = one(o, 'Deployment', '-autoscaler') as Workload;
+    const binding = one(o, 'RoleBinding') as K8sObject & { subjects: Array<{ kind: string; name: string }>; roleRef: { name: string } };
+    expect(binding.subjects).toEqual([expect.objectContaining({ kind: 'ServiceAccount', name: dep.spec.template.spec.serviceAccountName })]);
+    expect(binding.roleRef.name).toBe(one(o, 'Role').metadata.name);
+    const env = envOf(dep.spec.template.spec.containers[0]!);
+    for (const name of ['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'NAMESPACE', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'POD_SELECTOR']) {
+      expect({ name, set: env.has(name) }).toEqual({ name, set: true });
+    }
+    expect(env.get('TARGET_KIND')?.value).toBe('deployment');
+    expect(env.get('TARGET_NAME')?.value).toBe(one(o, 'Deployment', '-worker').metadata.name);
+    expect(env.get('NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
+    // POD_SELECTOR selects exactly the worker pods.
+    const workerLabels = (one(o, 'Deployment', '-worker') as Workload).spec.template.metadata.labels;
+    for (const pair of env.get('POD_SELECTOR')!.value!.split(',')) {
+      const [k, v] = pair.split('=');
+      expect(workerLabels[k!]).toBe(v);
+    }
+    // Only the autoscaler's pod gets an API token.
+    for (const w of workloads(o)) {
+      const automount = (w.spec.template.spec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken;
+      expect({ w: w.metadata.name, automount }).toEqual({ w: w.metadata.name, automount: w === dep });
+    }
+  });
+});
+
+describe('KEDA modes', () => {
+  type Trigger = { type: string; metadata: Record<string, string>; authenticationRef?: { name: string } };
+  const trigger = (file: string): Trigger => {
+    const so = one(renderCi(file), 'ScaledObject') as K8sObject & { spec: { triggers: Trigger[]; scaleTargetRef: { name: string } } };
+    expect(so.spec.scaleTargetRef.name).toBe(one(renderCi(file), 'Deployment', '-worker').metadata.name);
+    expect(so.spec.triggers).toHaveLength(1);
+    return so.spec.triggers[0]!;
+  };
+
+  test('keda-redis: redis-streams trigger in lag mode with activation and a TriggerAuthentication for the password', () => {
+    const t = trigger('keda-redis-values.yaml');
+    expect(t.type).toBe('redis-streams');
+    expect(t.metadata).toMatchObject({ stream: 'events', consumerGroup: 'workers', lagCount: '200', activationLagCount: '10' });
+    expect(t.metadata).not.toHaveProperty('pendingEntriesCount');
+    const ta = one(renderCi('keda-redis-values.yaml'), 'TriggerAuthentication') as K8sObject & { spec: { secretTargetRef: Array<{ parameter: string; name: string; key: string }> } };
+    expect(t.authenticationRef?.name).toBe(ta.metadata.name);
+    expect(ta.spec.secretTargetRef).toEqual([{ parameter: 'password', name: 'stream-workers-redis', key: 'password' }]);
+    // KEDA's operator must reach Redis through the NetworkPolicy.
+    const np = one(renderCi('keda-redis-values.yaml'), 'NetworkPolicy') as K8sObject & { spec: { ingress: Array<{ from: unknown[] }> } };
+    expect(JSON.stringify(np.spec.ingress)).toContain('keda-operator');
+  });
+
+  test('keda-metrics-api: the exporter JSON endpoint with valueLocation outstanding', () => {
+    const t = trigger('keda-metrics-api-values.yaml');
+    const exporterSvc = one(renderCi('keda-metrics-api-values.yaml'), 'Service', '-lag-exporter');
+    expect(t.type).toBe('metrics-api');
+    expect(t.metadata.url).toBe(`http://${exporterSvc.metadata.name}.stream-workers.svc.cluster.local:8082/api/v1/backlog?stream=events&group=workers`);
+    expect(t.metadata.valueLocation).toBe('outstanding');
+  });
+
+  test('keda-prometheus: a PromQL query on group_outstanding', () => {
+    const t = trigger('keda-prometheus-values.yaml');
+    expect(t.type).toBe('prometheus');
+    expect(t.metadata.query).toBe('max(stream_workers_group_outstanding{namespace="stream-workers",stream="events",group="workers"})');
+    expect(t.metadata.serverAddress).toMatch(/^http/);
+  });
+
+  test('polling, cooldown, min/max, idle replicas and HPA behaviour come from values', () => {
+    const so = one(render({ set: ['autoscaling.mode=keda-metrics-api', 'autoscaling.pollingIntervalSeconds=7', 'autoscaling.cooldownPeriodSeconds=90', 'autoscaling.minReplicas=1', 'autoscaling.maxReplicas=9', 'autoscaling.idleReplicaCount=0', 'autoscaling.scaleDownWindowSeconds=120'] }), 'ScaledObject') as K8sObject & { spec: Record<string, unknown> };
+    expect(so.spec).toMatchObject({ pollingInterval: 7, cooldownPeriod: 90, minReplicaCount: 1, maxReplicaCount: 9, idleReplicaCount: 0, advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 120 } } } } });
+  });
+});
+
+describe('Redis', () => {
+  test('StatefulSet with the official redis:7 image, AOF everysec, noeviction, a PVC and probes; NetworkPolicy admits only the release', () => {
+    const objs = renderCi('builtin-values.yaml');
+    const sts = one(objs, 'StatefulSet') as Workload & { spec: { volumeClaimTemplates: unknown[] } };
+    const c = sts.spec.template.spec.containers[0] as ContainerSpec & { image: string; readinessProbe?: unknown; livenessProbe?: unknown };
+    expect(c.image).toMatch(/^redis:7(\.|$)/);
+    expect(c.readinessProbe).toBeDefined();
+    expect(c.livenessProbe).toBeDefined();
+    expect(sts.spec.volumeClaimTemplates).toHaveLength(1);
+    const conf = (one(objs, 'ConfigMap', '-redis') as K8sObject & { data: Record<string, string> }).data['redis.conf']!;
+    expect(conf).toMatch(/^appendonly yes$/m);
+    expect(conf).toMatch(/^appendfsync everysec$/m);
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    const np = one(objs, 'NetworkPolicy') as K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ from: Array<{ podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }> }> } };
+    expect(np.spec.podSelector.matchLabels['app.kubernetes.io/component']).toBe('redis');
+    expect(np.spec.ingress).toHaveLength(1);
+    expect(np.spec.ingress[0]!.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'stream-workers', 'app.kubernetes.io/instance': 'sw' } } }]);
+    // Every pod of the release carries those labels.
+    for (const w of workloads(objs)) expect(w.spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'stream-workers', 'app.kubernetes.io/instance': 'sw' });
+  });
+
+  test('auth: the password comes from the Secret (Redis, probes and REDIS_URL), ACL mode mounts the ACL file', () => {
+    const objs = renderCi('redis-auth-values.yaml');
+    const sts = one(objs, 'StatefulSet') as Workload;
+    const redisEnv = envOf(sts.spec.template.spec.containers[0]!);
+    expect(redisEnv.get('REDISCLI_AUTH')?.valueFrom?.secretKeyRef).toEqual({ name: 'stream-workers-redis', key: 'password' });
+    expect(JSON.stringify(sts.spec.template.spec.volumes)).toContain('users.acl');
+    const conf = (one(objs, 'ConfigMap', '-redis') as K8sObject & { data: Record<string, string> }).data['redis.conf']!;
+    expect(conf).toContain('aclfile /etc/redis-acl/users.acl');
+    const worker = one(objs, 'Deployment', '-worker') as Workload;
+    const env = envOf(worker.spec.template.spec.containers[0]!);
+    expect(env.get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'stream-workers-redis', key: 'password' });
+    expect(env.get('REDIS_URL')?.value).toBe('redis://app:$(REDIS_PASSWORD)@sw-stream-workers-redis.stream-workers.svc:6379');
+    // $(REDIS_PASSWORD) expands only when REDIS_PASSWORD is defined before REDIS_URL.
+    const names = worker.spec.template.spec.containers[0]!.env!.map((e) => e.name);
+    expect(names.indexOf('REDIS_PASSWORD')).toBeLessThan(names.indexOf('REDIS_URL'));
+  });
+
+  test('redis.enabled=false: no Redis objects, REDIS_URL from the external Secret', () => {
+    const objs = renderCi('external-redis-values.yaml');
+    expect(find(objs, 'StatefulSet')).toHaveLength(0);
+    expect(find(objs, 'NetworkPolicy')).toHaveLength(0);
+    const env = envOf((one(objs, 'Deployment', '-worker') as Workload).spec.template.spec.containers[0]!);
+    expect(env.get('REDIS_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'managed-redis', key: 'redis-url' });
+  });
+});
+
+describe('values are checked', () => {
+  const typos: Array<[string, string[], RegExp]> = [
+    ['a misspelt nested key', ['--set', 'worker.batchSzie=10'], /additional properties 'batchSzie' not allowed/],
+    ['a misspelt top-level key', ['--set', 'autoscalling.mode=none'], /additional properties 'autoscalling' not allowed/],
+    ['an unknown autoscaling mode', ['--set', 'autoscaling.mode=keda'], /\/autoscaling\/mode.*one of 'builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none'/s],
+    ['a string where a number is expected', ['--set-string', 'autoscaling.maxReplicas=ten'], /\/autoscaling\/maxReplicas.*(integer|number)/s],
+    ['auth without a Secret', ['--set', 'redis.auth.enabled=true'], /existingSecret/],
+    ['a password in an external URL', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://:hunter2@db:6379'], /\/externalRedis\/url/],
+    ['an external Redis without a URL', ['--set', 'redis.enabled=false'], /externalRedis/],
+  ];
+  test.each(typos)('helm template rejects %s, naming it', (_what, args, message) => {
+    const r = helm([...templateArgs(), ...args]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+
+  test('helm install (client dry run) and helm lint reject a typo in a values file, naming the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-values-'));
+    try {
+      const file = join(dir, 'typo.yaml');
+      writeFileSync(file, 'redis:\n  persistence:\n    sise: 1Gi\n');
+      const install = helm(['install', 'sw', 'charts/stream-workers', '--dry-run=client', '--values', file]);
+      expect(install.status).not.toBe(0);
+      expect(install.stderr).toMatch(/at '\/redis\/persistence': additional properties 'sise' not allowed/);
+      const lint = helm(['lint', 'charts/stream-workers', '--values', file]);
+      expect(lint.status).not.toBe(0);
+      expect(lint.stdout + lint.stderr).toContain("additional properties 'sise' not allowed");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('monitoring', () => {
+  test('with the Prometheus Operator: ServiceMonitor covering every component and a PrometheusRule; no scrape annotations', () => {
+    const objs = renderCi('monitoring-operator-values.yaml');
+    const sm = one(objs, 'ServiceMonitor') as K8sObject & { spec: { jobLabel: string; selector: { matchLabels: Record<string, string> } } };
+    expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
+    one(objs, 'PrometheusRule');
+    // Every Service exposing a service's metrics port is selected by the ServiceMonitor.
+    const selected = find(objs, 'Service').filter((s) => Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels?.[k] === v));
+    const components = selected.map((s) => s.metadata.labels!['app.kubernetes.io/component']).sort();
+    expect(components).toEqual(expect.arrayContaining(['lag-exporter', 'producer', 'worker', 'autoscaler']));
+    for (const w of workloads(objs)) expect(w.spec.template.metadata.annotations ?? {}).not.toHaveProperty(['prometheus.io/scrape']);
+  });
+
+  test('without it: prometheus.io annotations on every service pod, no operator objects', () => {
+    const objs = renderCi('builtin-values.yaml');
+    expect(find(objs, 'ServiceMonitor')).toHaveLength(0);
+    expect(find(objs, 'PrometheusRule')).toHaveLength(0);
+    for (const w of workloads(objs).filter((x) => !x.metadata.name.endsWith('-redis'))) {
+      expect(w.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/metrics' });
+    }
+  });
+
+  test('the dashboard ConfigMap has the sidecar label and panels for backlog, age, pending, throughput, dead letters and replicas', () => {
+    const cm = one(renderCi('builtin-values.yaml'), 'ConfigMap', '-dashboard') as K8sObject & { data: Record<string, string> };
+    expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
+    const dash = JSON.parse(cm.data['stream-workers.json']!) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
+    for (const m of ['group_outstanding', 'group_lag_seconds', 'group_oldest_pending_seconds', 'events_processed_total', ':dlq', 'autoscaler_desired_replicas', 'autoscaler_current_replicas']) expect(exprs).toContain(m);
+    const titles = dash.panels.map((p) => p.title).join(' | ');
+    expect(titles).toMatch(/Throughput by outcome/);
+    expect(titles).toMatch(/Dead letters/);
+    expect(titles).toMatch(/desired vs current/);
+  });
+});
+
+describe('the validators themselves catch what they should', () => {
+  const base = (): K8sObject => render({ extraArgs: ['--show-only', 'templates/worker.yaml'] }).find((o) => o.kind === 'Deployment')!;
+
+  test('a misspelt field in a built-in kind, a wrong type, and an unknown CRD field are reported', () => {
+    const good = base();
+    expect(schemaProblems(good)).toEqual([]);
+    const typo = structuredClone(good) as Workload;
+    (typo.spec.template.spec.containers[0] as unknown as Record<string, unknown>).imagee = 'x';
+    expect(schemaProblems(typo)).toEqual([expect.stringContaining('unknown field spec.template.spec.containers[0].imagee')]);
+    const wrongType = structuredClone(good) as Workload;
+    (wrongType.spec as unknown as Record<string, unknown>).replicas = 'three';
+    expect(schemaProblems(wrongType).join()).toMatch(/replicas must be integer/);
+    const so = one(renderCi('keda-redis-values.yaml'), 'ScaledObject') as K8sObject & { spec: Record<string, unknown> };
+    expect(schemaProblems({ ...so, spec: { ...so.spec, pollingIntervall: 5 } })).toEqual([expect.stringContaining('unknown field spec.pollingIntervall')]);
+    expect(schemaProblems({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toEqual([expect.stringContaining('no schema model')]);
+  });
+
+  test('the Pod Security check reports privileged, root, missing seccomp and hostPath', () => {
+    const pod = structuredClone((base() as Workload).spec.template.spec);
+    expect(restrictedViolations(pod)).toEqual([]);
+    const c = pod.containers[0] as unknown as { securityContext: Record<string, unknown> };
+    c.securityContext = { privileged: true, runAsUser: 0 };
+    pod.securityContext = {};
+    pod.volumes = [{ name: 'h', hostPath: { path: '/' } }];
+    const v = restrictedViolations(pod).join('\n');
+    for (const m of ['privileged', 'allowPrivilegeEscalation', 'runAsNonRoot', 'runAsUser 0', 'seccompProfile', 'drop ALL', 'hostPath']) expect(v).toContain(m);
+  });
+});

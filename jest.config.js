@@ -1,0 +1,34 @@
+/**
+ * One jest project per package, all transformed by @swc/jest straight from TypeScript sources
+ * (type checking is `tsc -b` / `make lint`). Tests that start service processes need `npm run build`
+ * first; `make test` does that.
+ */
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+const common = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.(t|j|mj)s$': swc },
+  moduleNameMapper: { '^@stream-workers/core$': '<rootDir>/services/core/src/index.ts' },
+  // ESM-only packages (e.g. @kubernetes/client-node 1.x) are transformed to CommonJS for jest.
+  transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|@kubernetes-models|kubernetes-models)/)'],
+  rootDir: __dirname,
+  testTimeout: 120_000,
+};
+const project = (name, dir, extra = {}) => ({
+  ...common,
+  displayName: name,
+  testMatch: [`<rootDir>/${dir}/**/*.test.ts`],
+  ...extra,
+});
+module.exports = {
+  testTimeout: 120_000,
+  projects: [
+    project('core', 'services/core/test'),
+    project('worker', 'services/worker/test'),
+    project('producer', 'services/producer/test'),
+    project('lag-exporter', 'services/lag-exporter/test'),
+    project('autoscaler', 'services/autoscaler/test'),
+    project('chart', 'charts/test'),
+    project('demo', 'scripts/test'),
+    project('reliability', 'test/reliability'),
+  ],
+};

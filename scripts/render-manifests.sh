@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Renders the plain manifests in k8s/ from the chart (default values: built-in autoscaler, in-chart
+# Redis, namespace stream-workers). `make manifests` runs it; charts/test/manifests.test.ts fails when
+# k8s/ is out of date. OUT_DIR=<dir> renders elsewhere (the test does that).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HELM=${HELM:-.tools/bin/helm}
+OUT_DIR=${OUT_DIR:-k8s}
+NAMESPACE=stream-workers
+[ -x "$HELM" ] || { echo "render-manifests: $HELM missing: run 'bash scripts/install-tools.sh'" >&2; exit 1; }
+mkdir -p "$OUT_DIR"
+header="# Generated from charts/stream-workers by scripts/render-manifests.sh (make manifests). Do not edit:
+# change the chart (or values) and re-run it. charts/test checks that this file is up to date."
+{
+  echo "$header"
+  # Plain manifests are not managed by Helm: drop Helm's bookkeeping labels.
+  "$HELM" template stream-workers charts/stream-workers --namespace "$NAMESPACE" \
+    | grep -v -e '^ *helm.sh/chart: ' -e '^ *app.kubernetes.io/managed-by: Helm$'
+} > "$OUT_DIR/stream-workers.yaml"
+cat > "$OUT_DIR/namespace.yaml" <<YAML
+$header
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $NAMESPACE
+  labels:
+    # Every pod of the chart meets the "restricted" Pod Security Standard: enforce it.
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+    pod-security.kubernetes.io/warn: restricted
+YAML
+cat > "$OUT_DIR/kustomization.yaml" <<YAML
+$header
+# kubectl apply -k k8s/    (or reference this directory from your own kustomization and patch it)
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: $NAMESPACE
+resources:
+  - namespace.yaml
+  - stream-workers.yaml
+images:
+  # Point this at your registry, e.g. newName: registry.example.com/stream-workers, newTag: 1.2.3
+  - name: ghcr.io/stream-workers/stream-workers
+    newTag: "$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/stream-workers/Chart.yaml)"
+YAML
+echo "render-manifests: wrote $OUT_DIR/stream-workers.yaml ($(grep -c '^kind: ' "$OUT_DIR/stream-workers.yaml") objects), namespace.yaml, kustomization.yaml"

@@ -1,0 +1,71 @@
+import { bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const STREAM_NAME = /^[^\s*?[\]]+$/;
+
+/** Optional positive integer (unset = undefined). */
+function optionalInt(name: string, description: string, min: number): VarSpec<number | undefined> {
+  const inner = int(name, { description, min });
+  return {
+    name,
+    description,
+    defaultText: undefined,
+    allowed: inner.allowed,
+    parse: (raw, env) => (raw === undefined || raw.trim() === '' ? undefined : inner.parse(raw, env)),
+  };
+}
+
+/**
+ * The autoscaler's environment (DESIGN.md "Runtime contract" plus the janitor, leader-election and
+ * local-target variables). `main.ts` parses it; everything else takes the typed result.
+ */
+export const autoscalerConfig = defineConfig('autoscaler', {
+  ...commonSpecs(8083),
+  stream: str('STREAM', { description: 'Stream whose consumer group backlog drives the scaling', default: 'events', pattern: STREAM_NAME, patternText: 'a stream name without spaces or glob characters' }),
+  group: str('GROUP', { description: 'Consumer group of the workers', default: 'workers' }),
+  targetKind: oneOf('TARGET_KIND', ['deployment', 'local'] as const, {
+    description: '`deployment`: a Deployment scaled through the Kubernetes API (`scale` subresource); `local`: worker processes started on this machine (demo, tests)',
+    default: 'deployment',
+  }),
+  targetName: str('TARGET_NAME', { description: 'Name of the worker Deployment (TARGET_KIND=deployment)', default: 'stream-workers-worker', pattern: NAME, patternText: 'a Kubernetes object name (lower case, digits, -)' }),
+  namespace: str('NAMESPACE', {
+    description: 'Namespace of the Deployment, its pods and the Lease',
+    derive: (env) => env.POD_NAMESPACE?.trim() || 'default',
+    defaultText: '$POD_NAMESPACE, else default',
+    pattern: NAME,
+    patternText: 'a Kubernetes namespace name',
+  }),
+  targetPerReplica: int('TARGET_PER_REPLICA', { description: 'Outstanding entries (lag + pending) per replica: desired = ceil(outstanding / this)', default: 100, min: 1 }),
+  activation: int('ACTIVATION', { description: 'Scale up from 0 only when outstanding is strictly above this', default: 0, min: 0 }),
+  minReplicas: int('MIN_REPLICAS', { description: 'Lowest replica count; 0 enables scale to zero', default: 0, min: 0, max: 10_000 }),
+  maxReplicas: int('MAX_REPLICAS', { description: 'Highest replica count', default: 20, min: 1, max: 10_000 }),
+  pollIntervalMs: int('POLL_INTERVAL_MS', { description: 'Time between two scaling decisions', default: 5000, min: 100, max: 600_000, unit: 'ms' }),
+  cooldownS: int('COOLDOWN_S', { description: 'Seconds without activity (outstanding > ACTIVATION) before scaling to 0', default: 300, min: 0, unit: 's' }),
+  scaleDownWindowS: int('SCALE_DOWN_WINDOW_S', { description: 'Scale-down takes the highest desired count of this window (HPA stabilization)', default: 300, min: 0, unit: 's' }),
+  fallbackReplicas: optionalInt('FALLBACK_REPLICAS', 'Replicas to run while the backlog cannot be read; unset = hold the current count (never 0 on missing data)', 1),
+  podSelector: optionalStr('POD_SELECTOR', {
+    description: 'Label selector of the worker pods, for the janitor (e.g. `app.kubernetes.io/component=worker`); unset = the Deployment\'s own selector',
+    defaultText: "the Deployment's selector",
+  }),
+  janitorIntervalMs: int('JANITOR_INTERVAL_MS', { description: 'Time between two dead-consumer janitor runs; 0 disables the janitor', default: 60_000, min: 0, unit: 'ms' }),
+  janitorIdleMs: int('JANITOR_IDLE_MS', {
+    description: 'TARGET_KIND=local (outside Kubernetes): a consumer of an unknown worker idle this long with 0 pending is deleted (consumers of worker processes this autoscaler stopped go as soon as they hold nothing)',
+    default: 3_600_000,
+    min: 0,
+    unit: 'ms',
+  }),
+  leaderElection: bool('LEADER_ELECTION', { description: 'Elect one active autoscaler through a coordination.k8s.io Lease (TARGET_KIND=deployment)', default: true }),
+  leaseName: str('LEASE_NAME', {
+    description: 'Name of the Lease used for leader election',
+    derive: (env) => `${env.TARGET_NAME?.trim() || 'stream-workers-worker'}-autoscaler`,
+    defaultText: '<TARGET_NAME>-autoscaler',
+    pattern: NAME,
+    patternText: 'a Kubernetes object name',
+  }),
+  leaseDurationS: int('LEASE_DURATION_S', { description: 'How long a Lease holds without renewal before another replica may take it', default: 15, min: 2, max: 3600, unit: 's' }),
+  identity: optionalStr('POD_NAME', { description: 'Identity of this replica in the Lease (the Downward API pod name)', defaultText: '<hostname>_<random>' }),
+  kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
+  workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
+});
+
+export type AutoscalerConfig = ConfigOf<typeof autoscalerConfig.specs>;

@@ -1,0 +1,215 @@
+import type Redis from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { METRIC_PREFIX, errorFields, type Logger } from '@stream-workers/core';
+
+/** What the janitor knows about the worker behind a consumer name. */
+export type ConsumerLiveness = 'alive' | 'gone' | 'unknown';
+
+/** Takes a snapshot of the live workers (one pod list) and answers per consumer name. */
+export type LivenessProbe = () => Promise<(consumer: string) => ConsumerLiveness>;
+
+/** One consumer of the group, from XINFO CONSUMERS. */
+export interface ConsumerInfo {
+  name: string;
+  pending: number;
+  idleMs: number;
+}
+
+/** What one janitor run did. */
+export interface JanitorReport {
+  consumers: number;
+  deleted: string[];
+  /** Consumers of gone workers kept because they still hold entries (live workers reclaim them first). */
+  keptPending: Array<{ name: string; pending: number }>;
+  /** Consumers that became busy between the listing and the delete (the atomic check refused). */
+  raced: string[];
+  /** True when the run did nothing because the stream or group does not exist. */
+  noGroup: boolean;
+}
+
+/** Options for {@link Janitor}. */
+export interface JanitorOptions {
+  /** A `command` connection. */
+  redis: Redis;
+  stream: string;
+  group: string;
+  logger: Logger;
+  probe: LivenessProbe;
+  /** Minimum idle time in ms of a consumer whose worker is gone before it is deleted; default 0. */
+  goneMinIdleMs?: number;
+  /**
+   * Consumers whose worker cannot be identified (`unknown`) are deleted when idle at least this long
+   * (ms) with 0 pending; undefined = never (on Kubernetes every consumer is judged by its pod).
+   */
+  unknownIdleMs?: number;
+  /** Time between runs in ms (for {@link start}); default 60000. */
+  intervalMs?: number;
+  /** Runs only while this returns true (leader election); default always. */
+  shouldRun?: () => boolean;
+  registry?: Registry;
+}
+
+/**
+ * Deletes only when the consumer exists, holds no pending entry and has been idle at least ARGV[3] ms,
+ * all checked and done in one atomic script: XGROUP DELCONSUMER destroys a consumer's pending entries,
+ * so the check and the delete must not be separable (a worker could read between them).
+ * Returns 1 deleted, 0 no such consumer, -1 holds pending entries, -2 not idle long enough, -3 no group.
+ */
+const DELETE_IF_EMPTY = `
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return -3 end
+for _, c in ipairs(consumers) do
+  local name, pending, idle
+  for i = 1, #c, 2 do
+    local k = c[i]
+    if k == 'name' then name = c[i + 1] elseif k == 'pending' then pending = c[i + 1] elseif k == 'idle' then idle = c[i + 1] end
+  end
+  if name == ARGV[2] then
+    if pending > 0 then return -1 end
+    if idle < tonumber(ARGV[3]) then return -2 end
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+    return 1
+  end
+end
+return 0
+`;
+
+/**
+ * The dead-consumer janitor: consumers of workers that are gone pile up in XINFO CONSUMERS. Each run
+ * lists the group's consumers and the live workers; a consumer whose worker is gone (or, where workers
+ * cannot be identified, idle ≥ `unknownIdleMs`) is deleted only when it has 0 pending entries, checked
+ * atomically with the delete. A consumer that holds entries is never deleted: live workers reclaim its
+ * entries with XAUTOCLAIM first, and a later run deletes it.
+ */
+export class Janitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private failing = false;
+  private readonly keptLogged = new Map<string, number>();
+  private readonly deletedTotal: Counter | undefined;
+  private readonly keptGauge: Gauge | undefined;
+
+  constructor(private readonly opts: JanitorOptions) {
+    if (opts.registry) {
+      this.deletedTotal = new Counter({
+        name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
+        help: 'Consumers of gone workers deleted by the janitor (each had 0 pending entries)',
+        registers: [opts.registry],
+      });
+      this.keptGauge = new Gauge({
+        name: `${METRIC_PREFIX}autoscaler_janitor_consumers_kept_pending`,
+        help: 'Consumers of gone workers kept at the last janitor run because they still hold pending entries',
+        registers: [opts.registry],
+      });
+    }
+  }
+
+  /** Runs every `intervalMs` until {@link close}. */
+  start(): void {
+    if (this.closed || this.timer) return;
+    const interval = this.opts.intervalMs ?? 60_000;
+    const tick = async () => {
+      if (this.closed) return;
+      if (this.opts.shouldRun?.() ?? true) {
+        this.running = this.runOnce().catch(() => undefined);
+        await this.running;
+        this.running = undefined;
+      }
+      if (!this.closed) {
+        this.timer = setTimeout(() => void tick(), interval);
+        this.timer.unref();
+      }
+    };
+    this.timer = setTimeout(() => void tick(), interval);
+    this.timer.unref();
+  }
+
+  /** One run. Errors are logged once per failure streak and rethrown. */
+  async runOnce(): Promise<JanitorReport> {
+    const { stream, group, logger } = this.opts;
+    const report: JanitorReport = { consumers: 0, deleted: [], keptPending: [], raced: [], noGroup: false };
+    try {
+      let consumers: ConsumerInfo[];
+      try {
+        consumers = await this.listConsumers();
+      } catch (err) {
+        if (/no such key|NOGROUP/i.test(err instanceof Error ? err.message : '')) {
+          report.noGroup = true;
+          return report;
+        }
+        throw err;
+      }
+      report.consumers = consumers.length;
+      if (consumers.length === 0) return report;
+      const liveness = await this.opts.probe();
+      for (const c of consumers) {
+        const state = liveness(c.name);
+        let minIdle: number;
+        if (state === 'alive') continue;
+        if (state === 'gone') minIdle = this.opts.goneMinIdleMs ?? 0;
+        else if (this.opts.unknownIdleMs !== undefined) minIdle = this.opts.unknownIdleMs;
+        else continue;
+        if (c.idleMs < minIdle) continue;
+        if (c.pending > 0) {
+          report.keptPending.push({ name: c.name, pending: c.pending });
+          continue;
+        }
+        const r = Number(await this.opts.redis.eval(DELETE_IF_EMPTY, 1, stream, group, c.name, String(minIdle)));
+        if (r === 1) {
+          report.deleted.push(c.name);
+          logger.info({ stream, group, consumer: c.name, worker: state, idleMs: c.idleMs }, 'janitor: deleted the consumer of a gone worker (0 pending)');
+        } else if (r === -1 || r === -2) {
+          report.raced.push(c.name);
+        }
+      }
+      this.deletedTotal?.inc(report.deleted.length);
+      this.keptGauge?.set(report.keptPending.length);
+      this.logKept(report.keptPending);
+      if (this.failing) logger.info({ stream, group }, 'janitor: runs succeed again');
+      this.failing = false;
+      return report;
+    } catch (err) {
+      if (!this.failing) logger.warn({ stream, group, ...errorFields(err) }, 'janitor run failed; retrying at the next interval');
+      this.failing = true;
+      throw err;
+    }
+  }
+
+  /** Stops the timer and waits for a run in progress. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      await this.running;
+    })();
+    return this.closing;
+  }
+
+  private async listConsumers(): Promise<ConsumerInfo[]> {
+    const raw = (await this.opts.redis.xinfo('CONSUMERS', this.opts.stream, this.opts.group)) as unknown[];
+    return raw.map((entry) => {
+      const fields = entry as unknown[];
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) o[String(fields[i])] = fields[i + 1];
+      return { name: String(o.name), pending: Number(o.pending ?? 0), idleMs: Number(o.idle ?? 0) };
+    });
+  }
+
+  /** One line per consumer kept for its pending entries, again only when its count changes. */
+  private logKept(kept: Array<{ name: string; pending: number }>): void {
+    const seen = new Set<string>();
+    for (const k of kept) {
+      seen.add(k.name);
+      if (this.keptLogged.get(k.name) === k.pending) continue;
+      this.keptLogged.set(k.name, k.pending);
+      this.opts.logger.info(
+        { stream: this.opts.stream, group: this.opts.group, consumer: k.name, pending: k.pending },
+        'janitor: the consumer of a gone worker still holds entries; kept until live workers reclaim them (XAUTOCLAIM)',
+      );
+    }
+    for (const name of [...this.keptLogged.keys()]) if (!seen.has(name)) this.keptLogged.delete(name);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Typed configuration from environment variables.
+ *
+ * A service declares its variables once with the builders below (`str`, `int`, `oneOf`, ...). The same
+ * declaration parses `process.env` at start-up (in `main.ts`) and generates the README's configuration
+ * table, so documentation and code cannot drift apart. Any unknown or malformed value stops start-up
+ * with a {@link ConfigError} that names the variable, the value and what is allowed.
+ */
+
+/** Environment-like input: `process.env` in `main.ts`, a plain object in tests. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** One environment variable: how to read it and how to document it. */
+export interface VarSpec<T> {
+  /** Variable name, e.g. `BATCH_SIZE`. */
+  readonly name: string;
+  /** One-line description for the README table. */
+  readonly description: string;
+  /** Default as documented (raw string form), or undefined when there is none. */
+  readonly defaultText: string | undefined;
+  /** Human description of what is allowed, used in error messages and docs. */
+  readonly allowed: string;
+  /** Parses the raw value (undefined when unset or empty). Throws {@link ConfigError}. */
+  parse(raw: string | undefined, env: Env): T;
+}
+
+/** A malformed configuration value. The message names the variable, the value and what is allowed. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly value: string | undefined,
+    readonly allowed: string,
+  ) {
+    super(
+      value === undefined
+        ? `${variable} is required (${allowed})`
+        : `${variable}=${JSON.stringify(value)} is invalid: expected ${allowed}`,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+interface BaseOptions<T> {
+  description: string;
+  /** Default value used when the variable is unset or empty. */
+  default?: T;
+  /** Default documented in the README when it is computed (e.g. `$POD_NAME, else the hostname`). */
+  defaultText?: string;
+  /** Computes the default from other variables (e.g. `DEAD_LETTER_STREAM` from `STREAM`). */
+  derive?: (env: Env) => T;
+}
+
+function spec<T>(
+  name: string,
+  allowed: string,
+  opts: BaseOptions<T>,
+  convert: (raw: string) => T | undefined,
+): VarSpec<T> {
+  const defaultText =
+    opts.defaultText ?? (opts.default === undefined ? undefined : formatDefault(opts.default));
+  return {
+    name,
+    description: opts.description,
+    defaultText,
+    allowed,
+    parse(raw, env) {
+      if (raw === undefined || raw.trim() === '') {
+        if (opts.derive) return opts.derive(env);
+        if (opts.default !== undefined) return opts.default;
+        throw new ConfigError(name, undefined, allowed);
+      }
+      const value = convert(raw.trim());
+      if (value === undefined) throw new ConfigError(name, raw, allowed);
+      return value;
+    },
+  };
+}
+
+function formatDefault(v: unknown): string {
+  if (Array.isArray(v)) return v.join(',');
+  return String(v);
+}
+
+/** A non-empty string, optionally restricted by a pattern. */
+export function str(
+  name: string,
+  opts: BaseOptions<string> & { pattern?: RegExp; patternText?: string },
+): VarSpec<string> {
+  const allowed = opts.patternText ?? (opts.pattern ? `a string matching ${opts.pattern}` : 'a non-empty string');
+  return spec(name, allowed, opts, (raw) => (opts.pattern && !opts.pattern.test(raw) ? undefined : raw));
+}
+
+/** An optional string: unset stays `undefined`. */
+export function optionalStr(name: string, opts: { description: string; defaultText?: string }): VarSpec<string | undefined> {
+  return {
+    name,
+    description: opts.description,
+    defaultText: opts.defaultText,
+    allowed: 'a string',
+    parse: (raw) => (raw === undefined || raw.trim() === '' ? undefined : raw.trim()),
+  };
+}
+
+/** An integer within [min, max] (decimal digits only: `1e3`, `12abc` and `1.5` are rejected). */
+export function int(name: string, opts: BaseOptions<number> & { min?: number; max?: number; unit?: string }): VarSpec<number> {
+  const min = opts.min ?? Number.MIN_SAFE_INTEGER;
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  const range =
+    opts.min !== undefined && opts.max !== undefined
+      ? ` from ${min} to ${max}`
+      : opts.min !== undefined
+        ? ` ≥ ${min}`
+        : opts.max !== undefined
+          ? ` ≤ ${max}`
+          : '';
+  const allowed = `an integer${range}${opts.unit ? ` (${opts.unit})` : ''}`;
+  return spec(name, allowed, opts, (raw) => {
+    if (!/^-?\d+$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+  });
+}
+
+/** A finite number within [min, max]. */
+export function num(name: string, opts: BaseOptions<number> & { min?: number; max?: number }): VarSpec<number> {
+  const min = opts.min ?? -Infinity;
+  const max = opts.max ?? Infinity;
+  const allowed = `a number${Number.isFinite(min) ? ` ≥ ${min}` : ''}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
+  return spec(name, allowed, opts, (raw) => {
+    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  });
+}
+
+/** One of a fixed set of values. */
+export function oneOf<const T extends string>(name: string, values: readonly T[], opts: BaseOptions<T>): VarSpec<T> {
+  return spec(name, `one of ${values.join(', ')}`, opts, (raw) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined);
+}
+
+/** A boolean: true/false, 1/0, yes/no. */
+export function bool(name: string, opts: BaseOptions<boolean>): VarSpec<boolean> {
+  return spec(name, 'true or false', opts, (raw) => {
+    const v = raw.toLowerCase();
+    if (['true', '1', 'yes'].includes(v)) return true;
+    if (['false', '0', 'no'].includes(v)) return false;
+    return undefined;
+  });
+}
+
+/** A comma separated list of non-empty items, each optionally matching a pattern. */
+export function list(name: string, opts: BaseOptions<string[]> & { item?: RegExp; itemText?: string }): VarSpec<string[]> {
+  const allowed = `a comma separated list of ${opts.itemText ?? 'non-empty names'}`;
+  return spec(name, allowed, opts, (raw) => {
+    const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    if (items.length === 0) return undefined;
+    if (opts.item && items.some((s) => !opts.item!.test(s))) return undefined;
+    return items;
+  });
+}
+
+/** A Redis URL: `redis://` or `rediss://` (TLS), with optional `user:password@`, host, port and `/db`. */
+export function redisUrl(name: string, opts: BaseOptions<string>): VarSpec<string> {
+  return spec(name, 'a URL redis://[user:password@]host[:port][/db] or rediss://… for TLS', opts, (raw) => {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      return undefined;
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return undefined;
+    if (!u.hostname) return undefined;
+    if (u.pathname && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) return undefined;
+    return raw;
+  });
+}
+
+/** pino's levels, accepted by `LOG_LEVEL`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The specs of a config object, keyed by the property they fill. */
+export type ConfigSpec = Record<string, VarSpec<unknown>>;
+export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
+
+/** A set of variables that parses into a typed object. */
+export interface ConfigDefinition<S extends ConfigSpec> {
+  readonly service: string;
+  readonly specs: S;
+  /** Parses `env`, collecting every error; throws one {@link ConfigErrors} naming all bad variables. */
+  parse(env: Env): ConfigOf<S>;
+}
+
+/** Several malformed variables at once. */
+export class ConfigErrors extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'ConfigErrors';
+  }
+}
+
+export function defineConfig<S extends ConfigSpec>(service: string, specs: S): ConfigDefinition<S> {
+  return {
+    service,
+    specs,
+    parse(env) {
+      const out: Record<string, unknown> = {};
+      const errors: ConfigError[] = [];
+      for (const [key, s] of Object.entries(specs)) {
+        try {
+          out[key] = s.parse(env[s.name], env);
+        } catch (err) {
+          if (err instanceof ConfigError) errors.push(err);
+          else throw err;
+        }
+      }
+      if (errors.length > 0) throw new ConfigErrors(errors);
+      return out as ConfigOf<S>;
+    },
+  };
+}
+
+/** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
+export function commonSpecs(defaultPort: number) {
+  return {
+    redisUrl: redisUrl('REDIS_URL', {
+      description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users',
+      default: 'redis://127.0.0.1:6379',
+    }),
+    port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
+  };
+}
+
+/** Renders a definition as a Markdown table (used for the README; checked by a test). */
+export function configTable(def: ConfigDefinition<ConfigSpec>): string {
+  const rows = Object.values(def.specs).map((s) => {
+    const d = s.defaultText === undefined ? '—' : s.defaultText === '' ? '(empty)' : '`' + s.defaultText + '`';
+    return `| \`${s.name}\` | ${d} | ${s.description}. Allowed: ${s.allowed}. |`;
+  });
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,2 @@
+export * from './replica-math';
+export * from './scale-decider';

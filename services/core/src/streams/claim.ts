@@ -1,0 +1,123 @@
+import type Redis from 'ioredis';
+import type { RawEntry } from './consumer';
+
+/**
+ * Owner-checked claims in one round trip. For each id, XPENDING tells who holds it; only ids still
+ * held by ARGV[2] are claimed again, so a worker never takes back an entry another consumer reclaimed
+ * (after this worker lost its connection for longer than CLAIM_IDLE_MS).
+ * Modes: `fresh` = XCLAIM … JUSTID (resets the idle time, no delivery counted: keeps a running entry
+ * from being reclaimed); `retry` = XCLAIM (counts a delivery, returns the entries); `count` = no claim,
+ * returns the delivery counters; `handback` = XCLAIM … IDLE ARGV[4] JUSTID (marks entries idle for
+ * ARGV[4] ms, so other workers' next XAUTOCLAIM takes them at once).
+ * Returns { ids no longer held by this consumer, claimed entries (retry) or [id, count] pairs (count) }.
+ */
+const CLAIM_LUA = `
+local mine, lost, counts = {}, {}, {}
+for i = 5, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    mine[#mine + 1] = ARGV[i]
+    counts[#counts + 1] = {ARGV[i], p[1][4]}
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+if ARGV[3] == 'count' or #mine == 0 then return {lost, counts} end
+local args = {KEYS[1], ARGV[1], ARGV[2], 0}
+for i = 1, #mine do args[#args + 1] = mine[i] end
+if ARGV[3] == 'handback' then
+  args[#args + 1] = 'IDLE'
+  args[#args + 1] = ARGV[4]
+end
+if ARGV[3] == 'fresh' or ARGV[3] == 'handback' then
+  args[#args + 1] = 'JUSTID'
+  redis.call('XCLAIM', unpack(args))
+  return {lost, {}}
+end
+return {lost, redis.call('XCLAIM', unpack(args))}`;
+
+/** Ids per script call: keeps Lua's unpack() far below its stack limit. */
+const CHUNK = 500;
+
+type Mode = 'fresh' | 'retry' | 'count' | 'handback';
+
+async function ownedClaim<T>(redis: Redis, stream: string, group: string, consumer: string, mode: Mode, ids: readonly string[], idleMs = 0): Promise<{ lost: string[]; out: T[] }> {
+  const lost: string[] = [];
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const [l, o] = (await redis.eval(CLAIM_LUA, 1, stream, group, consumer, mode, idleMs, ...ids.slice(i, i + CHUNK))) as [string[], T[]];
+    lost.push(...l);
+    out.push(...o);
+  }
+  return { lost, out };
+}
+
+/**
+ * Keeps entries this consumer is still working on fresh: XCLAIM to itself with JUSTID (idle time reset,
+ * no delivery counted) for those it still holds, as BullMQ extends its job locks. Call it well before
+ * CLAIM_IDLE_MS passes. Returns the ids it no longer holds (acked, deleted or reclaimed by another).
+ */
+export async function keepFresh(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[]): Promise<string[]> {
+  return (await ownedClaim<never>(redis, stream, group, consumer, 'fresh', ids)).lost;
+}
+
+/**
+ * Claims entries this consumer still holds for another attempt (XCLAIM, which counts a delivery).
+ * Returns the entries claimed (fields null for entries deleted from the stream) and the ids no longer held.
+ */
+export async function claimForRetry(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[]): Promise<{ claimed: RawEntry[]; lost: string[] }> {
+  const { lost, out } = await ownedClaim<RawEntry>(redis, stream, group, consumer, 'retry', ids);
+  return { claimed: out, lost };
+}
+
+/** Delivery counters of entries `consumer` holds (XPENDING); ids it does not hold are missing from the map. */
+export async function deliveryCounts(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[]): Promise<Map<string, number>> {
+  const { out } = await ownedClaim<[string, number]>(redis, stream, group, consumer, 'count', ids);
+  return new Map(out.map(([id, n]) => [id, Number(n)]));
+}
+
+/**
+ * Hands entries back on shutdown: they stay pending for this consumer (nothing is lost) but are marked
+ * idle for `idleMs` (use CLAIM_IDLE_MS), so the other workers' next XAUTOCLAIM takes them at once
+ * instead of after CLAIM_IDLE_MS. Returns the ids this consumer no longer held.
+ */
+export async function handBack(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[], idleMs: number): Promise<string[]> {
+  return (await ownedClaim<never>(redis, stream, group, consumer, 'handback', ids, idleMs)).lost;
+}
+
+const DELETE_IF_IDLE_LUA = `
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+for _, c in ipairs(summary[4] or {}) do
+  if c[1] == ARGV[2] then return tonumber(c[2]) end
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 0`;
+
+/**
+ * Deletes `consumer` from the group only when it holds no pending entry (checked and deleted
+ * atomically: XGROUP DELCONSUMER would drop pending entries with it). Resolves with the consumer's
+ * pending count: 0 means it was deleted.
+ */
+export async function deleteConsumerIfIdle(redis: Redis, stream: string, group: string, consumer: string): Promise<number> {
+  return Number(await redis.eval(DELETE_IF_IDLE_LUA, 1, stream, group, consumer));
+}
+
+/** What {@link claimIdle} returns. */
+export interface IdleClaim {
+  /** Cursor for the next call; `0-0` when the scan went round the whole pending list. */
+  next: string;
+  /** Entries now held by the claiming consumer (fields null: deleted from the stream). */
+  entries: RawEntry[];
+  /** Delivery counters of the claimed entries (this claim included). */
+  deliveries: Map<string, number>;
+}
+
+/**
+ * XAUTOCLAIM: takes over up to `count` entries of other consumers idle ≥ `minIdleMs` (never earlier),
+ * starting at `cursor`, and looks up their delivery counters (which decide retry vs dead letter).
+ */
+export async function claimIdle(redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number, count: number, cursor = '0-0'): Promise<IdleClaim> {
+  const [next, entries] = (await redis.xautoclaim(stream, group, consumer, minIdleMs, cursor, 'COUNT', count)) as [string, RawEntry[], string[]?];
+  const deliveries = entries.length > 0 ? await deliveryCounts(redis, stream, group, consumer, entries.map(([id]) => id)) : new Map<string, number>();
+  return { next, entries, deliveries };
+}

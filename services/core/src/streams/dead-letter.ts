@@ -1,0 +1,44 @@
+import type Redis from 'ioredis';
+
+/** Why an entry went to the dead-letter stream. */
+export type DeadLetterReason = 'max_deliveries' | 'malformed';
+
+/** One entry to dead-letter, with what is known about it. */
+export interface DeadLetterEntry {
+  /** The original entry id in the source stream. */
+  entryId: string;
+  /** The original fields (flat list), copied unchanged. */
+  fields: readonly string[];
+  reason: DeadLetterReason;
+  /** Last error message (truncated to 2 KiB). */
+  error: string;
+  deliveries: number;
+  consumer: string;
+}
+
+/**
+ * Moves entries to the dead-letter stream and acks them in the source group, atomically (MULTI/EXEC):
+ * either the copy exists and the entry is acked, or neither. Dead-letter fields: the original fields
+ * plus `dlq_reason`, `dlq_error`, `dlq_deliveries`, `dlq_origin_id`, `dlq_consumer`, `dlq_time`
+ * (DESIGN.md).
+ */
+export async function moveToDeadLetter(redis: Redis, stream: string, group: string, dlq: string, entries: readonly DeadLetterEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const multi = redis.multi();
+  const now = new Date().toISOString();
+  for (const e of entries) {
+    multi.xadd(
+      dlq, '*', ...e.fields,
+      'dlq_reason', e.reason,
+      'dlq_error', e.error.slice(0, 2048),
+      'dlq_deliveries', String(e.deliveries),
+      'dlq_origin_id', e.entryId,
+      'dlq_consumer', e.consumer,
+      'dlq_time', now,
+    );
+  }
+  multi.xack(stream, group, ...entries.map((e) => e.entryId));
+  const res = await multi.exec();
+  const failed = res?.find(([err]) => err);
+  if (!res || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
+}

@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import type Redis from 'ioredis';
+import { buildEvent, toFields, type BuildContext, type FieldError, type StreamEvent } from './envelope';
+import { idempotencyKey } from './keys';
+
+/**
+ * One Lua script per batch, so a batch is appended all-or-nothing and concurrent publishers of the
+ * same `source`+`id` cannot both append it.
+ *
+ * KEYS[1] = the stream; KEYS[2..] = the idempotency markers of the events that carry a client id,
+ * in event order. ARGV[1] = MAXLEN (0 = never trim), ARGV[2] = marker TTL in seconds, ARGV[3] = the
+ * number of events; then per event: the index of its marker key in KEYS (0 = no marker), the number
+ * of field strings, the field strings.
+ *
+ * Returns `{ ids, dups }`: the entry id of each event (the first entry's id for a duplicate) and
+ * 1/0 per event for "was a duplicate". Every marker is checked before anything is written, so a
+ * script that fails on its first write (e.g. OOM under `noeviction`) has appended nothing; Redis runs
+ * a script without interleaving other commands.
+ */
+export const PUBLISH_SCRIPT = `
+local stream = KEYS[1]
+local maxlen = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local ids = {}
+local dups = {}
+local seen = {}
+local pos = 4
+local plan = {}
+for i = 1, n do
+  local k = tonumber(ARGV[pos])
+  local nf = tonumber(ARGV[pos + 1])
+  plan[i] = { k, pos + 2, nf }
+  pos = pos + 2 + nf
+  if k > 0 and seen[k] == nil then
+    local existing = redis.call('GET', KEYS[k])
+    if existing then seen[k] = existing end
+  end
+end
+for i = 1, n do
+  local k, first, nf = plan[i][1], plan[i][2], plan[i][3]
+  if k > 0 and seen[k] then
+    ids[i] = seen[k]
+    dups[i] = 1
+  else
+    local id
+    if maxlen > 0 then
+      id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, first, first + nf - 1))
+    else
+      id = redis.call('XADD', stream, '*', unpack(ARGV, first, first + nf - 1))
+    end
+    if k > 0 then
+      redis.call('SET', KEYS[k], id, 'EX', ttl)
+      seen[k] = id
+    end
+    ids[i] = id
+    dups[i] = 0
+  end
+end
+return { ids, dups }
+`;
+
+const SCRIPT_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
+
+/** Options for {@link StreamProducer}. */
+export interface StreamProducerOptions {
+  /** A `command` connection (core `createRedis`). The caller owns it and closes it. */
+  redis: Redis;
+  /** Approximate trim (`MAXLEN ~`) applied by every append; 0 = never trim. Default 1000000. */
+  maxLen?: number;
+  /** Lifetime of an idempotency marker in seconds; default 86400. */
+  idempotencyTtlS?: number;
+  /** Largest encoded event (sum of its field strings, UTF-8 bytes); default 262144. */
+  maxEventBytes?: number;
+  /** Most events per `publish` call; default 1000. */
+  batchMax?: number;
+  /** Default deadline of one `publish` call in ms; default 2000. */
+  timeoutMs?: number;
+}
+
+/** Per-call options of {@link StreamProducer.publish}. */
+export interface PublishOptions {
+  /** Context for events that carry no `correlationid`/`traceparent` (e.g. HTTP headers). */
+  ctx?: BuildContext;
+  /** Deadline of this call in ms; default the producer's `timeoutMs`. */
+  timeoutMs?: number;
+  /** Name fields by position (`[3].type`); default true when more than one event is given. */
+  indexFields?: boolean;
+}
+
+/** What {@link StreamProducer.publish} returns. */
+export interface PublishResult {
+  /** The entry id of each event, in input order (for a duplicate, the entry of its first append). */
+  ids: string[];
+  /** How many events were duplicates of an earlier append (nothing appended for them). */
+  duplicates: number;
+  /** The events as built (ids, times and correlation ids filled in). */
+  events: StreamEvent[];
+}
+
+/** The batch held an invalid event: nothing was appended. `errors` name the fields (`[3].type`). */
+export class PublishValidationError extends Error {
+  constructor(readonly errors: FieldError[]) {
+    super(`invalid event(s): ${errors.slice(0, 5).map((e) => `${e.field} ${e.message}`).join('; ')}${errors.length > 5 ? ` (+${errors.length - 5} more)` : ''}`);
+    this.name = 'PublishValidationError';
+  }
+}
+
+/** An event or the batch exceeds a limit: nothing was appended. */
+export class PublishLimitError extends Error {
+  constructor(
+    message: string,
+    /** `event_bytes` or `batch_count`. */
+    readonly limit: 'event_bytes' | 'batch_count',
+    readonly max: number,
+    /** The offending field (`[3]`), when one event is too large. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'PublishLimitError';
+  }
+}
+
+/**
+ * Redis did not confirm the append: unreachable, failing, or slower than the deadline. The batch may
+ * or may not have been appended (a script sent before the deadline can still run): retry with the
+ * same event ids and idempotency makes the retry safe.
+ */
+export class PublishUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly timedOut: boolean,
+  ) {
+    super(message);
+    this.name = 'PublishUnavailableError';
+  }
+}
+
+/**
+ * Appends events to a stream as the envelope of DESIGN.md, one Lua script per batch: validated
+ * first (an invalid event rejects the whole batch), trimmed with `MAXLEN ~`, idempotent on
+ * `source`+`id` for events that carry their own `id` (a marker `<stream>:idem:<source>:<id>` holds
+ * the first entry id for `idempotencyTtlS`). Events without an `id` get a random one and no marker
+ * (nobody can resend them under the same id, and a marker per event would cost memory for nothing).
+ *
+ * Redis Cluster: the stream and its markers must hash to one slot; use a hash tag in the stream name
+ * (`{orders}`).
+ */
+export class StreamProducer {
+  readonly maxLen: number;
+  readonly idempotencyTtlS: number;
+  readonly maxEventBytes: number;
+  readonly batchMax: number;
+  readonly timeoutMs: number;
+  private readonly redis: Redis;
+
+  constructor(opts: StreamProducerOptions) {
+    this.redis = opts.redis;
+    this.maxLen = opts.maxLen ?? 1_000_000;
+    this.idempotencyTtlS = opts.idempotencyTtlS ?? 86_400;
+    this.maxEventBytes = opts.maxEventBytes ?? 262_144;
+    this.batchMax = opts.batchMax ?? 1000;
+    this.timeoutMs = opts.timeoutMs ?? 2000;
+    if (!Number.isInteger(this.maxLen) || this.maxLen < 0) throw new RangeError(`maxLen must be an integer ≥ 0, got ${this.maxLen}`);
+    if (!Number.isInteger(this.idempotencyTtlS) || this.idempotencyTtlS < 1) throw new RangeError(`idempotencyTtlS must be an integer ≥ 1, got ${this.idempotencyTtlS}`);
+    if (!(this.batchMax >= 1)) throw new RangeError(`batchMax must be ≥ 1, got ${this.batchMax}`);
+    if (!(this.timeoutMs >= 1)) throw new RangeError(`timeoutMs must be ≥ 1, got ${this.timeoutMs}`);
+  }
+
+  /**
+   * Builds, validates and appends `events` (input objects: CloudEvents attributes, `data` any JSON
+   * value) to `stream`, atomically. Throws {@link PublishValidationError} or {@link PublishLimitError}
+   * before touching Redis, {@link PublishUnavailableError} when Redis does not confirm in time.
+   * Resolves only once Redis has replied, i.e. every returned id is in the stream.
+   */
+  async publish(stream: string, events: readonly unknown[], opts: PublishOptions = {}): Promise<PublishResult> {
+    if (typeof stream !== 'string' || stream.length === 0) throw new RangeError('stream must be a non-empty string');
+    if (events.length === 0) return { ids: [], duplicates: 0, events: [] };
+    if (events.length > this.batchMax) {
+      throw new PublishLimitError(`a batch holds at most ${this.batchMax} events, got ${events.length}`, 'batch_count', this.batchMax);
+    }
+    const indexFields = opts.indexFields ?? events.length > 1;
+    const built: StreamEvent[] = [];
+    const errors: FieldError[] = [];
+    const markerOf: Array<string | undefined> = [];
+    const fieldsOf: string[][] = [];
+    const ctx = opts.ctx ?? {};
+    for (let i = 0; i < events.length; i++) {
+      const input = events[i];
+      const prefix = indexFields ? `[${i}]` : '';
+      const r = buildEvent(input, ctx, prefix);
+      if (!r.ok) {
+        errors.push(...r.errors);
+        continue;
+      }
+      const fields = toFields(r.value);
+      // A UTF-16 code unit is at most 3 UTF-8 bytes: count bytes only when the event may be too large.
+      let chars = 0;
+      for (const f of fields) chars += f.length;
+      let bytes = chars;
+      if (chars * 3 > this.maxEventBytes) {
+        bytes = 0;
+        for (const f of fields) bytes += Buffer.byteLength(f, 'utf8');
+      }
+      if (bytes > this.maxEventBytes) {
+        throw new PublishLimitError(
+          `event${prefix ? ` ${prefix}` : ''} is ${bytes} bytes encoded, above the limit of ${this.maxEventBytes}`,
+          'event_bytes',
+          this.maxEventBytes,
+          prefix || '(body)',
+        );
+      }
+      const hasClientId = typeof (input as { id?: unknown }).id === 'string';
+      built.push(r.value);
+      fieldsOf.push(fields);
+      markerOf.push(hasClientId ? idempotencyKey(stream, r.value.source, r.value.id) : undefined);
+    }
+    if (errors.length > 0) throw new PublishValidationError(errors);
+
+    const keys: string[] = [stream];
+    const keyIndex = new Map<string, number>();
+    const argv: Array<string | number> = [this.maxLen, this.idempotencyTtlS, built.length];
+    for (let i = 0; i < built.length; i++) {
+      const marker = markerOf[i];
+      let k = 0;
+      if (marker !== undefined) {
+        k = keyIndex.get(marker) ?? 0;
+        if (k === 0) {
+          keys.push(marker);
+          k = keys.length; // 1-based index in KEYS
+          keyIndex.set(marker, k);
+        }
+      }
+      const fields = fieldsOf[i]!;
+      argv.push(k, fields.length);
+      for (const f of fields) argv.push(f);
+    }
+    const reply = await this.run(keys, argv, opts.timeoutMs ?? this.timeoutMs);
+    const ids = reply[0].map(String);
+    const dups = reply[1];
+    let duplicates = 0;
+    for (const d of dups) if (Number(d) === 1) duplicates += 1;
+    if (ids.length !== built.length) throw new PublishUnavailableError(`unexpected reply from Redis: ${ids.length} ids for ${built.length} events`, false);
+    return { ids, duplicates, events: built };
+  }
+
+  private async run(keys: string[], argv: Array<string | number>, timeoutMs: number): Promise<[string[], number[]]> {
+    let timer: NodeJS.Timeout | undefined;
+    const call = this.evalScript(keys, argv);
+    call.catch(() => undefined);
+    try {
+      return await Promise.race([
+        call,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new PublishUnavailableError(`Redis did not confirm the append within ${timeoutMs} ms`, true)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof PublishUnavailableError) throw err;
+      throw new PublishUnavailableError(`Redis did not append: ${err instanceof Error ? err.message : String(err)}`, false);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL once when the script cache does not hold it (restart, SCRIPT FLUSH). */
+  private async evalScript(keys: string[], argv: Array<string | number>): Promise<[string[], number[]]> {
+    try {
+      return (await this.redis.evalsha(SCRIPT_SHA, keys.length, ...keys, ...argv)) as [string[], number[]];
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return (await this.redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...argv)) as [string[], number[]];
+    }
+  }
+}

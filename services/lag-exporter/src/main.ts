@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * The lag exporter binary: `node services/lag-exporter/dist/main.js`. Reads its environment
+ * (config.ts), serves `/metrics` (read from Redis at scrape time), `/api/v1/backlog`, `/livez` and
+ * `/readyz` until SIGTERM/SIGINT.
+ */
+import {
+  Shutdown,
+  closeRedis,
+  createLogger,
+  createRedis,
+  createRegistry,
+  describeStartupError,
+  redactUrl,
+  signalHandler,
+  startupExitCode,
+} from '@stream-workers/core';
+import { lagExporterConfig } from './config';
+import { LagExporter } from './app';
+
+async function main(): Promise<void> {
+  const config = lagExporterConfig.parse(process.env);
+  const logger = createLogger({ service: 'lag-exporter', level: config.logLevel });
+  const registry = createRegistry();
+  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'lag-exporter', logger });
+  const exporter = new LagExporter({
+    redis,
+    registry,
+    logger,
+    port: config.port,
+    streams: config.streams,
+    groups: config.groups,
+    scrapeTimeoutMs: config.scrapeTimeoutMs,
+    discoveryIntervalMs: config.discoveryIntervalMs,
+    countLimit: config.lagCountLimit,
+  });
+  const shutdown = new Shutdown({ logger, deadlineMs: Math.max(10_000, config.scrapeTimeoutMs + 5000) });
+  shutdown.add('http server', () => exporter.close()).add('redis', () => closeRedis(redis));
+  const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let port: number;
+  try {
+    port = await exporter.listen();
+  } catch (err) {
+    await shutdown.run('start-up failed');
+    throw err;
+  }
+  logger.info(
+    {
+      port,
+      redis: redactUrl(config.redisUrl),
+      streams: config.streams,
+      groups: config.groups.length > 0 ? config.groups : 'all',
+      scrapeTimeoutMs: config.scrapeTimeoutMs,
+      discoveryIntervalMs: config.discoveryIntervalMs,
+      lagCountLimit: config.lagCountLimit,
+    },
+    'lag exporter started',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${describeStartupError('lag-exporter', err)}\n`);
+  process.exit(startupExitCode(err));
+});

@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { StreamProducer, closeRedis, createRedis } from '@stream-workers/core';
+
+/** How the rate changes over the run (the peak is always `rate`). */
+export type LoadShape = 'steady' | 'ramp' | 'burst' | 'waves';
+export const LOAD_SHAPES: readonly LoadShape[] = ['steady', 'ramp', 'burst', 'waves'];
+
+/** Options for {@link runLoad}. */
+export interface LoadOptions {
+  /** Peak events per second (> 0). */
+  rate: number;
+  /** Length of the run in seconds (> 0); sending stops then, in-flight batches get `drainTimeoutMs`. */
+  durationS: number;
+  /**
+   * steady: `rate` throughout. ramp: linear from 10 % to 100 % of `rate`. burst: `rate` for the
+   * first 2 s of every 10 s, 10 % of it otherwise. waves: a sine between 10 % and 100 % of `rate`,
+   * period min(60 s, duration / 2). Default steady.
+   */
+  shape?: LoadShape;
+  /** `redis`: the publishing library on a direct connection; `http`: the producer API. */
+  via: 'redis' | 'http';
+  stream: string;
+  /** Producer base URL for `via: 'http'`; default http://127.0.0.1:8080. */
+  url?: string;
+  /** Redis URL for `via: 'redis'`; default redis://127.0.0.1:6379. */
+  redisUrl?: string;
+  /** Every Nth event gets type `poisonType` (the worker's SIM_POISON_TYPE fails it); 0 = none. Default 0. */
+  poisonEvery?: number;
+  /** Type of poison events; default `poison`. */
+  poisonType?: string;
+  /** Type of the other events; default `load.test`. */
+  eventType?: string;
+  /** Events per request / script call; default 100. */
+  batch?: number;
+  /** Stop after this many events; default unbounded (the duration bounds the run). */
+  maxEvents?: number;
+  /** Most batches in flight at once; default 16. */
+  concurrency?: number;
+  /** After the duration, how long in-flight batches may still take, in ms; default 10000. */
+  drainTimeoutMs?: number;
+  /** Called once a second with the progress so far. */
+  onProgress?: (p: LoadProgress) => void;
+  /** Stops the run early (e.g. SIGINT). */
+  signal?: AbortSignal;
+}
+
+/** Progress reported each second. */
+export interface LoadProgress {
+  elapsedS: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  /** Events acked per second over the last second. */
+  rate: number;
+  /** The shape's target rate right now. */
+  targetRate: number;
+}
+
+/** The final summary: `acked` events are in the stream (confirmed by Redis or a 202). */
+export interface LoadSummary {
+  sent: number;
+  acked: number;
+  errors: number;
+  durationS: number;
+  /** acked / durationS. */
+  rate: number;
+  /** First error messages (at most 5). */
+  errorSamples: string[];
+}
+
+/** Target rate of `shape` at `t` seconds into a run of `d` seconds with peak `rate`. */
+export function shapeRate(shape: LoadShape, rate: number, t: number, d: number): number {
+  switch (shape) {
+    case 'steady':
+      return rate;
+    case 'ramp':
+      return rate * (0.1 + 0.9 * Math.min(1, Math.max(0, t / d)));
+    case 'burst':
+      return t % 10 < 2 ? rate : rate * 0.1;
+    case 'waves': {
+      const period = Math.max(2, Math.min(60, d / 2));
+      return rate * (0.55 - 0.45 * Math.cos((2 * Math.PI * t) / period));
+    }
+  }
+}
+
+/** Sends one batch; resolves on success, rejects with a message on failure. */
+type Sender = (events: object[]) => Promise<void>;
+
+/**
+ * Generates events at a shaped rate for a bounded time (and count), in batches, with a bounded
+ * number in flight. Never throws for send errors: they are counted.
+ */
+export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
+  if (!(opts.rate > 0)) throw new RangeError(`rate must be > 0, got ${opts.rate}`);
+  if (!(opts.durationS > 0)) throw new RangeError(`duration must be > 0 s, got ${opts.durationS}`);
+  const shape = opts.shape ?? 'steady';
+  if (!LOAD_SHAPES.includes(shape)) throw new RangeError(`shape must be one of ${LOAD_SHAPES.join(', ')}, got ${shape}`);
+  const batch = Math.max(1, Math.floor(opts.batch ?? 100));
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
+  const maxEvents = opts.maxEvents ?? Number.POSITIVE_INFINITY;
+  const poisonEvery = opts.poisonEvery ?? 0;
+  const poisonType = opts.poisonType ?? 'poison';
+  const eventType = opts.eventType ?? 'load.test';
+  const runId = randomBytes(4).toString('hex');
+  const { send, close } = makeSender(opts);
+
+  let sent = 0;
+  let acked = 0;
+  let errors = 0;
+  const errorSamples: string[] = [];
+  let inFlight = 0;
+  const pending = new Set<Promise<void>>();
+  const started = Date.now();
+  const elapsed = () => (Date.now() - started) / 1000;
+  let due = 0; // events due so far (integral of the shaped rate)
+  let lastT = 0;
+  let lastAcked = 0;
+  let nextProgress = 1;
+
+  const fire = (n: number) => {
+    const events: object[] = [];
+    for (let i = 0; i < n; i++) {
+      const seq = sent + i + 1;
+      const poison = poisonEvery > 0 && seq % poisonEvery === 0;
+      events.push({ source: `load-generator/${runId}`, type: poison ? poisonType : eventType, data: { seq, runId, at: Date.now() } });
+    }
+    sent += n;
+    inFlight += 1;
+    const p: Promise<void> = send(events).then(
+      () => {
+        acked += n;
+      },
+      (err: unknown) => {
+        errors += n;
+        if (errorSamples.length < 5) errorSamples.push(err instanceof Error ? err.message : String(err));
+      },
+    ).finally(() => {
+      inFlight -= 1;
+      pending.delete(p);
+    });
+    pending.add(p);
+  };
+
+  try {
+    while (!opts.signal?.aborted) {
+      const t = elapsed();
+      if (t >= opts.durationS || sent >= maxEvents) break;
+      due += shapeRate(shape, opts.rate, t, opts.durationS) * (t - lastT);
+      lastT = t;
+      while (inFlight < concurrency && sent < maxEvents && due - sent >= Math.min(batch, Math.max(1, maxEvents - sent))) {
+        fire(Math.min(batch, maxEvents - sent));
+      }
+      if (t >= nextProgress) {
+        opts.onProgress?.({ elapsedS: Math.round(t), sent, acked, errors, rate: acked - lastAcked, targetRate: Math.round(shapeRate(shape, opts.rate, t, opts.durationS)) });
+        lastAcked = acked;
+        nextProgress += 1;
+      }
+      // Wait for a batch to finish when at the concurrency cap, else for the next batch to fall due.
+      if (inFlight >= concurrency) await Promise.race([...pending, sleep(5)]);
+      else await sleep(Math.max(1, Math.min(20, ((batch - (due - sent)) / Math.max(1, opts.rate)) * 1000)));
+    }
+    const drainDeadline = Date.now() + (opts.drainTimeoutMs ?? 10_000);
+    while (pending.size > 0 && Date.now() < drainDeadline) await Promise.race([...pending, sleep(100)]);
+    if (pending.size > 0) {
+      // Not confirmed in time: counted as errors (they may still land).
+      const stuck = sent - acked - errors;
+      errors += stuck;
+      if (errorSamples.length < 5) errorSamples.push(`${stuck} events unconfirmed after the drain timeout`);
+    }
+  } finally {
+    await close();
+  }
+  const durationS = elapsed();
+  return { sent, acked, errors, durationS: Math.round(durationS * 1000) / 1000, rate: Math.round(acked / durationS), errorSamples };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function makeSender(opts: LoadOptions): { send: Sender; close: () => Promise<void> } {
+  if (opts.via === 'redis') {
+    const redis = createRedis({ url: opts.redisUrl ?? 'redis://127.0.0.1:6379', role: 'command', name: 'load-generator' });
+    const producer = new StreamProducer({ redis, maxLen: 0, batchMax: Math.max(1000, opts.batch ?? 100), timeoutMs: 10_000 });
+    return {
+      send: async (events) => {
+        await producer.publish(opts.stream, events);
+      },
+      close: () => closeRedis(redis),
+    };
+  }
+  const base = (opts.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const target = `${base}/v1/streams/${encodeURIComponent(opts.stream)}/events`;
+  return {
+    send: async (events) => {
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(events),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await res.text();
+      if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+    },
+    close: async () => undefined,
+  };
+}

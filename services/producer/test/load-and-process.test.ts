@@ -1,0 +1,131 @@
+/**
+ * The built binaries (`npx tsc -b services/producer` first): the load CLI and the producer process.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { REPO_ROOT, startService } from '../../../test-support/process';
+import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, freePort, uniquePrefix } from '../../../test-support/redis';
+import { shapeRate } from '../src/load/run-load';
+
+const CLI = join(REPO_ROOT, 'services', 'producer', 'dist', 'load', 'cli.js');
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const kill = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.once('exit', (code) => {
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('load generator CLI and producer process (built dist, shared Redis with unique keys)', () => {
+  const prefix = uniquePrefix('producer-load');
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(SHARED_REDIS_URL);
+  });
+  afterAll(async () => {
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+  });
+
+  test('shapes stay within 10 %..100 % of the peak rate', () => {
+    for (const shape of ['steady', 'ramp', 'burst', 'waves'] as const) {
+      for (let t = 0; t <= 60; t += 0.5) {
+        const r = shapeRate(shape, 1000, t, 60);
+        expect(r).toBeGreaterThanOrEqual(99.99);
+        expect(r).toBeLessThanOrEqual(1000);
+      }
+    }
+    expect(shapeRate('ramp', 1000, 0, 60)).toBeCloseTo(100);
+    expect(shapeRate('ramp', 1000, 60, 60)).toBeCloseTo(1000);
+  });
+
+  test('--via redis: bounded by --max-events; summary acked equals XLEN; poison every N', async () => {
+    const stream = `${prefix}:redis`;
+    const r = await runCli(['--rate', '5000', '--duration', '20', '--via', 'redis', '--redis-url', SHARED_REDIS_URL, '--stream', stream, '--max-events', '1234', '--batch', '50', '--poison-every', '100', '--poison-type', 'boom']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim()) as { sent: number; acked: number; errors: number; durationS: number; rate: number };
+    expect(summary.sent).toBe(1234);
+    expect(summary.acked).toBe(1234);
+    expect(summary.errors).toBe(0);
+    expect(await redis.xlen(stream)).toBe(summary.acked);
+    const types = (await redis.xrange(stream, '-', '+')).map((e) => e[1][e[1].indexOf('type') + 1]);
+    expect(types.filter((t) => t === 'boom')).toHaveLength(12);
+  });
+
+  test('producer process over HTTP: load CLI summary matches XLEN; bad stream exits non-zero; SIGTERM exits 0', async () => {
+    const stream = `${prefix}:http`;
+    const port = await freePort();
+    const svc = startService('producer', { REDIS_URL: SHARED_REDIS_URL, PORT: String(port), STREAMS: stream });
+    try {
+      await svc.waitForLog((l) => l.msg === 'producer started');
+      const url = `http://127.0.0.1:${port}`;
+      const ok = await runCli(['--rate', '2000', '--duration', '2', '--shape', 'waves', '--via', 'http', '--url', url, '--stream', stream]);
+      expect(ok.code).toBe(0);
+      const summary = JSON.parse(ok.stdout.trim()) as { sent: number; acked: number; errors: number };
+      expect(summary.acked).toBeGreaterThan(0);
+      expect(summary.errors).toBe(0);
+      expect(await redis.xlen(stream)).toBe(summary.acked);
+      expect(ok.stderr).toMatch(/load: t=1s sent=\d+ acked=\d+ rate=\d+\/s target=\d+\/s errors=0/);
+      const bad = await runCli(['--rate', '100', '--duration', '1', '--via', 'http', '--url', url, '--stream', `${prefix}:not-allowed`, '--batch', '10']);
+      expect(bad.code).toBe(1);
+      expect((JSON.parse(bad.stdout.trim()) as { errors: number }).errors).toBeGreaterThan(0);
+      expect(bad.stderr).toMatch(/HTTP 404/);
+      svc.kill('SIGTERM');
+      expect(await svc.exited).toEqual({ code: 0, signal: null });
+      expect(svc.logs.some((l) => l.msg === 'shutdown complete' && l.clean === true)).toBe(true);
+    } finally {
+      svc.kill('SIGKILL');
+    }
+  });
+
+  test('SIGTERM while a request waits on Redis (CLIENT PAUSE): readyz 503, the in-flight request still answers 202, exit 0', async () => {
+    const server = await PrivateRedis.start();
+    const admin = new Redis(server.url);
+    const port = await freePort();
+    const svc = startService('producer', { REDIS_URL: server.url, PORT: String(port), STREAMS: 'events', PUBLISH_TIMEOUT_MS: '10000' });
+    try {
+      await svc.waitForLog((l) => l.msg === 'producer started');
+      const url = `http://127.0.0.1:${port}`;
+      await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+      const inflight = fetch(`${url}/v1/streams/events/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'during-shutdown', source: 'test', type: 't', data: 1 }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { ids: string[]; detail?: string } }));
+      // Wait until the request's script is held by the pause in Redis, then ask the process to stop.
+      for (let i = 0; i < 1500 && !/blocked_clients:[1-9]/.test(await admin.info('clients')); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await admin.info('clients')).toMatch(/blocked_clients:[1-9]/);
+      svc.kill('SIGTERM');
+      await svc.waitForLog((l) => l.msg === 'shutting down');
+      const answer = await inflight;
+      expect([answer.status, answer.body.detail]).toEqual([202, undefined]);
+      expect(await svc.exited).toEqual({ code: 0, signal: null });
+      const entries = await admin.xrange('events', '-', '+');
+      expect(entries.map((e) => e[0])).toEqual(answer.body.ids);
+    } finally {
+      svc.kill('SIGKILL');
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  test('a malformed variable stops start-up with exit 2 naming it; bad CLI arguments exit 2', async () => {
+    const svc = startService('producer', { REDIS_URL: SHARED_REDIS_URL, PORT: '0', MAXLEN: '-5', STREAMS: 'a b' });
+    const exit = await svc.exited;
+    expect(exit.code).toBe(2);
+    expect(svc.stderr()).toMatch(/MAXLEN="-5" is invalid/);
+    expect(svc.stderr()).toMatch(/STREAMS="a b" is invalid/);
+    const r = await runCli(['--rate', '10', '--duration', '1', '--shape', 'zigzag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--shape must be one of/);
+  });
+});

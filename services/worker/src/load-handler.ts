@@ -1,0 +1,22 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Handler } from './handler';
+
+/**
+ * Loads a user handler module (`HANDLER=path`): CommonJS or ESM, exporting `handle(event, ctx)`, a
+ * default function, or a default object with `handle`. Relative paths resolve from `cwd`.
+ */
+export async function loadHandler(path: string, cwd: string): Promise<Handler> {
+  const abs = isAbsolute(path) ? path : resolve(cwd, path);
+  let mod: Record<string, unknown>;
+  try {
+    // import() loads both module kinds; a CommonJS module appears as { default: module.exports, ...named }.
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`HANDLER=${JSON.stringify(path)} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const candidates = [mod.handle, (mod.default as Record<string, unknown> | undefined)?.handle, mod.default];
+  const fn = candidates.find((c) => typeof c === 'function');
+  if (!fn) throw new Error(`HANDLER=${JSON.stringify(path)} exports no handle(event, ctx) function`);
+  return fn as Handler;
+}

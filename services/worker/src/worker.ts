@@ -1,0 +1,719 @@
+import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import {
+  StreamConsumer,
+  claimForRetry,
+  claimIdle,
+  closeRedis,
+  createGroup,
+  createRedis,
+  deleteConsumerIfIdle,
+  deliveryCounts,
+  errorFields,
+  fieldsToObject,
+  handBack,
+  isNoGroupError,
+  keepFresh,
+  moveToDeadLetter,
+  parseEntry,
+  type DeadLetterReason,
+  type RawEntry,
+  type Readiness,
+  type StreamEvent,
+} from '@stream-workers/core';
+import type { Handler, HandlerContext } from './handler';
+
+/** Options of {@link Worker}; defaults as in DESIGN.md. */
+export interface WorkerOptions {
+  /** `redis://…` or `rediss://…` (ACL user and password in the URL). */
+  redisUrl: string;
+  stream: string;
+  group: string;
+  /** Consumer name (the pod name on Kubernetes): a restarted pod with the same name resumes its pending entries. */
+  consumer: string;
+  /** Start id of a group this worker creates (also when it recreates a deleted one); default `0` (the whole stream). */
+  groupStartId?: string;
+  /** Entries per XREADGROUP; default 100. The worker holds fewer than `concurrency + 3 × batchSize` entries (reads ahead while a backlog lasts). */
+  batchSize?: number;
+  /** Handlers running at once; default 50. */
+  concurrency?: number;
+  /** XREADGROUP BLOCK in ms; default 2000. */
+  blockMs?: number;
+  /** Deliveries after which a failing entry goes to the dead-letter stream; default 5. */
+  maxDeliveries?: number;
+  /** Idle ms after which other consumers' pending entries are reclaimed (never earlier); default 60000. */
+  claimIdleMs?: number;
+  /** Base delay in ms before this worker retries a failed entry; doubles per delivery, capped at claimIdleMs/2; default 1000. */
+  retryDelayMs?: number;
+  /** Dead-letter stream; default `<stream>:dlq`. */
+  deadLetterStream?: string;
+  /** Time in ms in-flight handlers get to finish on close(); then their signal is aborted; default 25000. */
+  shutdownGraceMs?: number;
+  /** A command (XACK, XCLAIM, …) without reply for this many ms resets the command connection; default 10000. */
+  commandTimeoutMs?: number;
+  logger: Logger;
+  /** Registry for the worker's metrics (never the global one). */
+  registry: Registry;
+}
+
+type Resolved = Required<Omit<WorkerOptions, 'logger' | 'registry'>>;
+
+interface Held {
+  /** Deliveries so far, this one included. */
+  deliveries: number;
+  fields: string[];
+  state: 'queued' | 'running' | 'waiting';
+  /** When a failed entry may be retried here (ms since epoch), while `waiting`. */
+  retryAt: number;
+  lastError: string | undefined;
+}
+
+/** The handler's `ctx`: a class, so the per-event object carries no closures; the child logger is made on first use. */
+class DeliveryContext implements HandlerContext {
+  private child: Logger | undefined;
+
+  constructor(
+    readonly stream: string,
+    readonly entryId: string,
+    readonly deliveryCount: number,
+    readonly signal: AbortSignal,
+    private readonly parent: Logger,
+    private readonly event: StreamEvent,
+  ) {}
+
+  /** A child logger carrying correlationid, entry id and type (most handlers never log: a pino child per event is not free). */
+  get logger(): Logger {
+    return (this.child ??= this.parent.child({ correlationid: this.event.correlationid, entryId: this.entryId, type: this.event.type }));
+  }
+}
+
+const sleepPlain = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Consumes one stream through one consumer group, at least once, batched and pipelined.
+ *
+ * - Reads its own pending entries first (id `0`: a restarted consumer resumes), then new ones (`>`),
+ *   `batchSize` at a time on a blocking connection of its own; at most `concurrency` handlers run,
+ *   and the next batch is read while they run (fewer than `concurrency + 3 × batchSize` entries held).
+ * - Acks are collected into multi-id XACKs on the command connection, sent while the next read is in
+ *   flight: no round trip per event.
+ * - Every claimIdleMs/3 it re-claims the entries it holds to itself (XCLAIM … JUSTID, only those it
+ *   still owns), so a slow handler is never reclaimed elsewhere while this worker lives.
+ * - Every claimIdleMs/2 it reclaims other consumers' entries idle ≥ claimIdleMs (XAUTOCLAIM), never earlier.
+ * - A failed handler leaves the entry pending; this worker retries it after a backoff (XCLAIM counts
+ *   the delivery); the delivery that reaches maxDeliveries and fails moves it to the dead-letter stream,
+ *   acked in the same MULTI. An entry that is not a valid envelope is dead-lettered on first delivery
+ *   (`malformed`).
+ * - NOGROUP (stream or group deleted) recreates the group at groupStartId; Redis errors back off
+ *   (capped at 5 s); both log only on state changes. A read without reply well past BLOCK resets the
+ *   connection.
+ * - close(): stops reading, lets in-flight and already-read entries finish within shutdownGraceMs
+ *   (then aborts `ctx.signal`), flushes acks, hands back what is left (marked idle so others reclaim it
+ *   at once), deletes its consumer only when it holds nothing pending. Idempotent.
+ */
+export class Worker {
+  private readonly o: Resolved;
+  private readonly log: Logger;
+  private readonly cmd: Redis;
+  private readonly readConn: Redis;
+  private readonly consumer: StreamConsumer;
+  private readonly capacity: number;
+  private readonly held = new Map<string, Held>();
+  private readonly queue: string[] = [];
+  private running = 0;
+  private roomWaiter: (() => void) | undefined;
+  private acks: string[] = [];
+  private ackInFlight: Promise<void> | undefined;
+  private ackScheduled = false;
+  private acksGiveUp = false;
+  /** Cursor in this consumer's own pending list while working it off; undefined = reading new entries. */
+  private pendingCursor: string | undefined = '0';
+  private claimCursor = '0-0';
+  private startedOnce = false;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  private loopDone: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private timers: NodeJS.Timeout[] = [];
+  private redisOk = false;
+  private groupMissing = false;
+  private readonly m: {
+    ok: Counter.Internal;
+    retry: Counter.Internal;
+    deadLetter: Counter.Internal;
+    okSeconds: Histogram.Internal<'outcome'>;
+    retrySeconds: Histogram.Internal<'outcome'>;
+    deadLetterSeconds: Histogram.Internal<'outcome'>;
+    claimed: Counter;
+    lost: Counter;
+  };
+
+  constructor(
+    opts: WorkerOptions,
+    private readonly handler: Handler,
+  ) {
+    this.o = {
+      redisUrl: opts.redisUrl,
+      stream: opts.stream,
+      group: opts.group,
+      consumer: opts.consumer,
+      groupStartId: opts.groupStartId ?? '0',
+      batchSize: opts.batchSize ?? 100,
+      concurrency: opts.concurrency ?? 50,
+      blockMs: opts.blockMs ?? 2000,
+      maxDeliveries: opts.maxDeliveries ?? 5,
+      claimIdleMs: opts.claimIdleMs ?? 60_000,
+      retryDelayMs: opts.retryDelayMs ?? 1000,
+      deadLetterStream: opts.deadLetterStream ?? `${opts.stream}:dlq`,
+      shutdownGraceMs: opts.shutdownGraceMs ?? 25_000,
+      commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
+    };
+    this.capacity = this.o.concurrency + 3 * this.o.batchSize;
+    this.log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
+    // Every running handler may listen to the abort signal.
+    setMaxListeners(0, this.abort.signal);
+    this.cmd = createRedis({
+      url: this.o.redisUrl,
+      role: 'command',
+      name: `worker:${this.o.consumer}`,
+      logger: this.log,
+      overrides: { commandTimeout: this.o.commandTimeoutMs },
+    });
+    this.readConn = createRedis({ url: this.o.redisUrl, role: 'blocking', name: `worker-read:${this.o.consumer}`, logger: this.log });
+    this.consumer = new StreamConsumer(this.readConn, { stream: this.o.stream, group: this.o.group, consumer: this.o.consumer, blockMs: this.o.blockMs });
+    this.m = this.createMetrics(opts.registry);
+  }
+
+  private createMetrics(r: Registry): Worker['m'] {
+    const processed = new Counter({
+      name: 'stream_workers_events_processed_total',
+      help: 'Deliveries handled, by outcome: ok (acked), retry (failed, will be redelivered), dead_letter (moved to the dead-letter stream)',
+      labelNames: ['outcome'],
+      registers: [r],
+    });
+    const seconds = new Histogram({
+      name: 'stream_workers_event_processing_seconds',
+      help: 'Handler run time per delivery, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [r],
+    });
+    const self = this;
+    new Gauge({
+      name: 'stream_workers_inflight_events',
+      help: 'Handlers running now',
+      registers: [r],
+      collect() {
+        this.set(self.running);
+      },
+    });
+    new Gauge({
+      name: 'stream_workers_worker_held_entries',
+      help: 'Entries this worker holds: running, read and queued, or waiting for a retry',
+      registers: [r],
+      collect() {
+        this.set(self.held.size);
+      },
+    });
+    new Gauge({
+      name: 'stream_workers_worker_redis_up',
+      help: '1 while the worker reads from Redis without errors',
+      registers: [r],
+      collect() {
+        this.set(self.redisOk ? 1 : 0);
+      },
+    });
+    return {
+      ok: processed.labels('ok'),
+      retry: processed.labels('retry'),
+      deadLetter: processed.labels('dead_letter'),
+      okSeconds: seconds.labels('ok'),
+      retrySeconds: seconds.labels('retry'),
+      deadLetterSeconds: seconds.labels('dead_letter'),
+      claimed: new Counter({ name: 'stream_workers_events_claimed_total', help: 'Entries reclaimed from other consumers (XAUTOCLAIM) after CLAIM_IDLE_MS', registers: [r] }),
+      lost: new Counter({
+        name: 'stream_workers_worker_ownership_lost_total',
+        help: 'Entries another consumer reclaimed while this worker still held them (it was out of touch with Redis for longer than CLAIM_IDLE_MS)',
+        registers: [r],
+      }),
+    };
+  }
+
+  /** Ready while reads succeed, the group exists and the worker is not draining (cheap: no round trip). */
+  readiness(): Readiness {
+    if (this.stopping) return { ready: false, reason: 'draining' };
+    if (!this.redisOk) return { ready: false, reason: 'redis unreachable' };
+    if (this.groupMissing) return { ready: false, reason: 'consumer group missing' };
+    return { ready: true };
+  }
+
+  /**
+   * Creates the group when missing and starts consuming. Never rejects for Redis trouble: when Redis is
+   * unreachable the worker keeps trying (readiness says so). Calling it again does nothing.
+   */
+  async start(): Promise<void> {
+    if (this.startedOnce || this.stopping) return;
+    this.startedOnce = true;
+    try {
+      if (await createGroup(this.cmd, this.o.stream, this.o.group, this.o.groupStartId)) {
+        this.log.info({ startId: this.o.groupStartId }, 'consumer group created');
+      }
+      this.redisOk = true;
+    } catch (err) {
+      // The read loop creates the group once Redis answers.
+      this.groupMissing = true;
+      this.log.warn({ ...errorFields(err) }, 'redis unreachable at start; will keep trying');
+    }
+    const every = (ms: number, fn: () => Promise<void>): void => {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void fn().finally(() => (busy = false));
+      }, ms);
+      this.timers.push(t);
+    };
+    every(Math.max(30, Math.floor(this.o.claimIdleMs / 3)), () => this.refreshHeld());
+    every(Math.max(50, Math.floor(this.o.claimIdleMs / 2)), () => this.reclaimIdle());
+    every(Math.max(20, Math.min(250, this.o.retryDelayMs)), () => this.retryDue());
+    this.loopDone = this.loop();
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------
+
+  private async loop(): Promise<void> {
+    let backoff = 0;
+    // Reads of new entries in flight on the read connection, oldest first (replies come in order).
+    const ahead: Promise<RawEntry[]>[] = [];
+    // True while reads come back full: then up to two non-blocking reads are kept in flight.
+    let backlog = false;
+    const b = this.o.batchSize;
+    while (!this.stopping) {
+      try {
+        if (this.pendingCursor !== undefined) {
+          await this.readOwnPending();
+          continue;
+        }
+        // One blocking read when caught up; two non-blocking ones while a backlog lasts. Entries queued
+        // plus batches on the way stay under 2 × batchSize: the worker holds < concurrency + 3 × batchSize.
+        while (ahead.length < (backlog ? 2 : 1) && this.queue.length + ahead.length * b < 2 * b) {
+          const read = this.consumer.read(b, undefined, !backlog);
+          read.catch(() => undefined); // awaited in order below; a later one may reject first
+          ahead.push(read);
+        }
+        if (ahead.length === 0) {
+          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+          continue;
+        }
+        const entries = await ahead.shift()!;
+        this.readSucceeded();
+        backoff = 0;
+        backlog = entries.length >= b;
+        if (entries.length > 0) this.accept(entries, undefined);
+      } catch (err) {
+        backlog = false;
+        await this.acceptSettled(ahead.splice(0));
+        if (this.stopping) break;
+        backoff = Math.min(5000, backoff === 0 ? 100 : backoff * 2);
+        // A reply lost on the way may have delivered entries to us: work off our pending list again.
+        this.pendingCursor = '0';
+        if (isNoGroupError(err)) {
+          if (!this.groupMissing) this.log.warn({ ...errorFields(err) }, 'stream or consumer group missing; recreating it');
+          this.groupMissing = true;
+          backoff = Math.min(backoff, 1000);
+          try {
+            if (await createGroup(this.cmd, this.o.stream, this.o.group, this.o.groupStartId)) {
+              this.log.info({ startId: this.o.groupStartId }, 'consumer group created');
+            }
+          } catch {
+            /* Redis trouble: the next read reports it */
+          }
+        } else {
+          if (this.redisOk) this.log.warn({ ...errorFields(err), backoffMs: backoff }, 'reading from redis failed; retrying with backoff');
+          this.redisOk = false;
+        }
+        await this.sleep(backoff);
+      }
+    }
+    // Stopping: what reads still on the way deliver is ours now; it runs within the grace.
+    await this.acceptSettled(ahead.splice(0));
+  }
+
+  private readSucceeded(): void {
+    if (!this.redisOk || this.groupMissing) {
+      this.log.info({ wasRedisDown: !this.redisOk, wasGroupMissing: this.groupMissing }, 'consuming again');
+      this.redisOk = true;
+      this.groupMissing = false;
+    }
+  }
+
+  /** Waits for reads still in flight and takes in whatever they delivered. */
+  private async acceptSettled(reads: Promise<RawEntry[]>[]): Promise<void> {
+    for (const r of await Promise.allSettled(reads)) {
+      if (r.status === 'fulfilled' && r.value.length > 0) this.accept(r.value, undefined);
+    }
+  }
+
+  /** One read of this consumer's own pending list (after a restart or a lost reply); delivery counters decide retry vs dead letter. */
+  private async readOwnPending(): Promise<void> {
+    const entries = await this.consumer.read(this.o.batchSize, this.pendingCursor);
+    this.readSucceeded();
+    if (entries.length === 0) {
+      this.pendingCursor = undefined;
+      return;
+    }
+    this.pendingCursor = entries[entries.length - 1]![0];
+    const fresh = entries.filter(([id]) => !this.held.has(id));
+    const counts = fresh.length ? await deliveryCounts(this.cmd, this.o.stream, this.o.group, this.o.consumer, fresh.map(([id]) => id)) : new Map<string, number>();
+    this.accept(fresh, counts);
+  }
+
+  /**
+   * Takes entries in and starts handlers. `counts`: delivery counters of entries that are not first
+   * deliveries (own pending, reclaimed); entries missing from it are no longer ours and are skipped.
+   */
+  private accept(entries: RawEntry[], counts: Map<string, number> | undefined): void {
+    for (const [id, fields] of entries) {
+      if (this.held.has(id)) continue;
+      if (fields === null) {
+        // Deleted from the stream while pending: nothing to process; ack so it leaves the pending list.
+        this.ack(id);
+        continue;
+      }
+      let deliveries = 1;
+      if (counts) {
+        const c = counts.get(id);
+        if (c === undefined) continue;
+        deliveries = c;
+      }
+      this.held.set(id, { deliveries, fields, state: 'queued', retryAt: 0, lastError: undefined });
+      this.queue.push(id);
+    }
+    this.pump();
+  }
+
+  /** Starts queued handlers up to `concurrency`. */
+  private pump(): void {
+    while (this.running < this.o.concurrency && this.queue.length > 0 && !this.abort.signal.aborted) {
+      const id = this.queue.shift()!;
+      const h = this.held.get(id);
+      if (!h || h.state !== 'queued') continue;
+      h.state = 'running';
+      this.running += 1;
+      this.runOne(id, h);
+    }
+  }
+
+  private readonly onFinished = (): void => {
+    this.running -= 1;
+    this.pump();
+    if (this.roomWaiter && this.queue.length < this.o.batchSize) {
+      const w = this.roomWaiter;
+      this.roomWaiter = undefined;
+      w();
+    }
+  };
+
+  // ---- handling ------------------------------------------------------------------------------------
+
+  /** Runs one held entry; calls onFinished once its outcome (ack, retry, dead letter) is settled locally. */
+  private runOne(id: string, h: Held): void {
+    const parsed = parseEntry(h.fields);
+    if (!parsed.ok) {
+      void this.deadLetter(id, h, 'malformed', parsed.reason).finally(this.onFinished);
+      return;
+    }
+    if (h.deliveries > this.o.maxDeliveries) {
+      // Delivered more often than allowed without an outcome (e.g. it crashed its workers): do not run it again.
+      void this.deadLetter(id, h, 'max_deliveries', h.lastError ?? `delivered ${h.deliveries} times without completing`).finally(this.onFinished);
+      return;
+    }
+    const ctx = new DeliveryContext(this.o.stream, id, h.deliveries, this.abort.signal, this.log, parsed.event);
+    const t0 = performance.now();
+    let result: Promise<void> | void;
+    try {
+      result = this.handler(parsed.event, ctx);
+    } catch (err) {
+      void this.failed(id, h, ctx, err, t0).finally(this.onFinished);
+      return;
+    }
+    // Hot path: one promise reaction per event, no extra async frames.
+    Promise.resolve(result).then(
+      () => {
+        this.succeeded(id, t0);
+        this.onFinished();
+      },
+      (err: unknown) => void this.failed(id, h, ctx, err, t0).finally(this.onFinished),
+    );
+  }
+
+  private succeeded(id: string, t0: number): void {
+    this.m.okSeconds.observe((performance.now() - t0) / 1000);
+    this.m.ok.inc();
+    this.held.delete(id);
+    this.ack(id);
+  }
+
+  private async failed(id: string, h: Held, ctx: HandlerContext, err: unknown, t0: number): Promise<void> {
+    const seconds = (performance.now() - t0) / 1000;
+    if (this.abort.signal.aborted) {
+      // Shutdown grace over: the entry stays pending and is handed back (not a failed delivery of its own).
+      h.state = 'waiting';
+      h.retryAt = Number.MAX_SAFE_INTEGER;
+      return;
+    }
+    h.lastError = err instanceof Error ? err.message : String(err);
+    if (h.deliveries >= this.o.maxDeliveries) {
+      this.m.deadLetterSeconds.observe(seconds);
+      await this.deadLetter(id, h, 'max_deliveries', h.lastError);
+      return;
+    }
+    this.m.retrySeconds.observe(seconds);
+    this.m.retry.inc();
+    const delay = Math.min(this.o.retryDelayMs * 2 ** (h.deliveries - 1), Math.floor(this.o.claimIdleMs / 2));
+    h.state = 'waiting';
+    h.retryAt = Date.now() + delay;
+    ctx.logger.warn({ deliveries: h.deliveries, maxDeliveries: this.o.maxDeliveries, retryInMs: delay, ...errorFields(err) }, 'handler failed; will retry');
+  }
+
+  private async deadLetter(id: string, h: Held, reason: DeadLetterReason, error: string): Promise<void> {
+    const entry = { entryId: id, fields: h.fields, reason, error, deliveries: h.deliveries, consumer: this.o.consumer };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await moveToDeadLetter(this.cmd, this.o.stream, this.o.group, this.o.deadLetterStream, [entry]);
+        break;
+      } catch (err) {
+        this.onCommandError(err);
+        if (attempt >= 5 || this.stopping || isNoGroupError(err)) {
+          // Still pending and no longer kept fresh: reclaimed after CLAIM_IDLE_MS (here or elsewhere) and dead-lettered then.
+          this.log.error({ entryId: id, reason, ...errorFields(err) }, 'could not move the entry to the dead-letter stream; leaving it pending');
+          this.held.delete(id);
+          return;
+        }
+        await this.sleep(100 * attempt);
+      }
+    }
+    this.held.delete(id);
+    this.m.deadLetter.inc();
+    const correlationid = fieldsToObject(h.fields).correlationid;
+    this.log.warn({ entryId: id, correlationid, reason, deliveries: h.deliveries, error, deadLetterStream: this.o.deadLetterStream }, 'entry moved to the dead-letter stream');
+  }
+
+  // ---- acks ----------------------------------------------------------------------------------------
+
+  /** Queues an ack: acks go out as one multi-id XACK per event-loop turn, alongside the next read. */
+  private ack(id: string): void {
+    this.acks.push(id);
+    this.scheduleAcks();
+  }
+
+  private scheduleAcks(): void {
+    if (this.ackScheduled || this.ackInFlight) return;
+    this.ackScheduled = true;
+    setImmediate(() => {
+      this.ackScheduled = false;
+      void this.flushAcks();
+    });
+  }
+
+  /** Sends the queued acks (one XACK in flight at a time; acks arriving meanwhile go in the next). */
+  private flushAcks(): Promise<void> {
+    if (!this.ackInFlight && this.acks.length > 0) {
+      const ids = this.acks;
+      this.acks = [];
+      this.ackInFlight = this.sendAcks(ids).finally(() => {
+        this.ackInFlight = undefined;
+        if (this.acks.length > 0) this.scheduleAcks();
+      });
+    }
+    return this.ackInFlight ?? Promise.resolve();
+  }
+
+  private async sendAcks(ids: string[]): Promise<void> {
+    let warned = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (let i = 0; i < ids.length; i += 1000) {
+          await this.cmd.xack(this.o.stream, this.o.group, ...(ids.length <= 1000 ? ids : ids.slice(i, i + 1000)));
+        }
+        if (warned) this.log.info({ count: ids.length }, 'acks sent after retrying');
+        return;
+      } catch (err) {
+        if (isNoGroupError(err)) return; // the group is gone: nothing left to ack
+        this.onCommandError(err);
+        if (!warned) this.log.warn({ count: ids.length, ...errorFields(err) }, 'XACK failed; retrying until redis answers');
+        warned = true;
+        // Unacked entries are redelivered (at least once); give up only when close() says so.
+        if (this.acksGiveUp) return;
+        await sleepPlain(Math.min(2000, 50 * attempt));
+      }
+    }
+  }
+
+  /** A command without reply past commandTimeoutMs: the connection is likely dead without knowing it. */
+  private onCommandError(err: unknown): void {
+    if (err instanceof Error && err.message === 'Command timed out' && this.cmd.status === 'ready') this.cmd.disconnect(true);
+  }
+
+  // ---- keeping, retrying, reclaiming ---------------------------------------------------------------
+
+  /** Keeps every held entry fresh (owner-checked XCLAIM JUSTID), so nobody reclaims what runs here. */
+  private async refreshHeld(): Promise<void> {
+    if (this.held.size === 0) return;
+    try {
+      const lost = await keepFresh(this.cmd, this.o.stream, this.o.group, this.o.consumer, [...this.held.keys()]);
+      this.dropLost(lost);
+    } catch (err) {
+      this.onCommandError(err); // the read loop reports Redis trouble
+    }
+  }
+
+  /** Entries this worker no longer owns in Redis: stop holding those not running (a running one still acks when done). */
+  private dropLost(lost: string[]): void {
+    let n = 0;
+    for (const id of lost) {
+      const h = this.held.get(id);
+      if (!h) continue; // finished meanwhile
+      n += 1;
+      if (h.state !== 'running') this.held.delete(id); // queued ones are skipped by pump()
+    }
+    if (n > 0) {
+      this.m.lost.inc(n);
+      this.log.warn({ count: n }, 'entries held here were reclaimed by another consumer or acked elsewhere; dropping them');
+    }
+  }
+
+  /** Retries failed entries whose backoff elapsed: claim them again (a counted delivery) and queue them. */
+  private async retryDue(): Promise<void> {
+    if (this.stopping) return;
+    const now = Date.now();
+    const due: string[] = [];
+    for (const [id, h] of this.held) if (h.state === 'waiting' && h.retryAt <= now) due.push(id);
+    if (due.length === 0) return;
+    try {
+      const { claimed, lost } = await claimForRetry(this.cmd, this.o.stream, this.o.group, this.o.consumer, due);
+      this.dropLost(lost);
+      for (const [id, fields] of claimed) {
+        const h = this.held.get(id);
+        if (!h || h.state !== 'waiting') continue;
+        if (fields === null) {
+          this.held.delete(id);
+          this.ack(id);
+          continue;
+        }
+        h.deliveries += 1;
+        h.state = 'queued';
+        this.queue.push(id);
+      }
+      this.pump();
+    } catch (err) {
+      this.onCommandError(err); // retried at the next tick
+    }
+  }
+
+  /** XAUTOCLAIM: takes over entries idle ≥ claimIdleMs (crashed consumers', or orphans), as room allows. */
+  private async reclaimIdle(): Promise<void> {
+    let claimed = 0;
+    try {
+      for (let round = 0; round < 10 && !this.stopping; round++) {
+        const room = this.capacity - this.running - this.queue.length;
+        if (room <= 0) break;
+        const r = await claimIdle(this.cmd, this.o.stream, this.o.group, this.o.consumer, this.o.claimIdleMs, room, this.claimCursor);
+        this.claimCursor = r.next;
+        if (r.entries.length > 0) {
+          claimed += r.entries.length;
+          this.accept(r.entries, r.deliveries);
+        }
+        if (r.next === '0-0') break;
+      }
+    } catch (err) {
+      this.onCommandError(err);
+      if (!isNoGroupError(err)) this.log.debug({ ...errorFields(err) }, 'XAUTOCLAIM failed');
+    }
+    if (claimed > 0) {
+      this.m.claimed.inc(claimed);
+      this.log.info({ count: claimed, claimIdleMs: this.o.claimIdleMs }, 'reclaimed idle entries');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------------------
+
+  /**
+   * Drains and closes: stop reading, let running and already-read entries finish within
+   * shutdownGraceMs (then abort `ctx.signal`), flush acks, hand back what is left, delete this
+   * consumer when it holds nothing pending, close the connections. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drain();
+    return this.closing;
+  }
+
+  /** Entries pending for this consumer in Redis. */
+  async pendingCount(): Promise<number> {
+    const summary = (await this.cmd.xpending(this.o.stream, this.o.group)) as [number, string | null, string | null, [string, string][] | null];
+    return Number(summary[3]?.find(([c]) => c === this.o.consumer)?.[1] ?? 0);
+  }
+
+  private async drain(): Promise<void> {
+    const started = Date.now();
+    const graceEnd = started + this.o.shutdownGraceMs;
+    this.stopping = true;
+    // Stop reading; a read blocked right now returns empty (nothing it might return is lost).
+    await this.consumer.unblock(this.cmd);
+    const w = this.roomWaiter;
+    this.roomWaiter = undefined;
+    w?.();
+    if (this.loopDone) await Promise.race([this.loopDone, sleepPlain(this.o.blockMs + 1000)]);
+    // Running and queued entries finish within the grace (the refresh timer keeps them fresh meanwhile).
+    while ((this.running > 0 || this.queue.length > 0) && Date.now() < graceEnd) await sleepPlain(10);
+    let aborted = 0;
+    if (this.running > 0 || this.queue.length > 0) {
+      aborted = this.running;
+      this.log.warn({ running: this.running, queued: this.queue.length }, 'shutdown grace over: aborting running handlers; their entries are handed back');
+      this.abort.abort();
+      const until = Date.now() + 1000;
+      while (this.running > 0 && Date.now() < until) await sleepPlain(10);
+    }
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.abort.abort();
+    // Acks get the rest of the grace, and at least 2 s.
+    await Promise.race([this.flushAllAcks(), sleepPlain(Math.max(2000, graceEnd - Date.now()))]);
+    this.acksGiveUp = true;
+    let handedBack = 0;
+    let pending = -1;
+    try {
+      const left = [...this.held.keys()];
+      if (left.length > 0) {
+        handedBack = left.length - (await handBack(this.cmd, this.o.stream, this.o.group, this.o.consumer, left, this.o.claimIdleMs)).length;
+      }
+      pending = await deleteConsumerIfIdle(this.cmd, this.o.stream, this.o.group, this.o.consumer);
+    } catch (err) {
+      if (!isNoGroupError(err)) this.log.warn({ ...errorFields(err) }, 'could not hand back entries or delete the consumer');
+    }
+    this.log.info({ consumerDeleted: pending === 0, pending: Math.max(0, pending), handedBack, aborted, durationMs: Date.now() - started }, 'worker drained');
+    this.consumer.detach();
+    await Promise.all([closeRedis(this.readConn), closeRedis(this.cmd)]);
+  }
+
+  private async flushAllAcks(): Promise<void> {
+    while ((this.acks.length > 0 || this.ackInFlight) && !this.acksGiveUp) await this.flushAcks();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Worker chaos: a random worker is SIGKILLed every ~1.5 s and replaced under a new consumer name
+ * while 30,000 events are processed (issue 9 asks 100,000; reduced so the suite stays under ~10
+ * minutes on 2 cores). Ends by counting: 0 lost, duplicates ≤ what the killed workers held
+ * (XPENDING per consumer right after each kill), and stale consumers deleted by the autoscaler's
+ * janitor only once they are empty.
+ */
+import Redis from 'ioredis';
+import { PrivateRedis } from '../../test-support/redis';
+import { createLogger } from '../../services/core/src';
+import { Janitor } from '../../services/autoscaler/src/janitor';
+import { counts, fill, waitDrained } from '../../services/worker/test/support';
+import { Fleet, pendingByConsumer, sleep, workerEnv } from './support';
+
+jest.setTimeout(300_000);
+
+const EVENTS = 30_000;
+const WORKERS = 3;
+const MAX_KILLS = 12;
+
+let server: PrivateRedis;
+let redis: Redis;
+const fleet = new Fleet();
+
+beforeAll(async () => {
+  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  await fleet.killAll();
+  redis.disconnect();
+  await server.stop();
+});
+
+test('random SIGKILLs of workers: 0 lost, duplicates bounded by what the killed workers held, no consumer with pending entries deleted', async () => {
+  const stream = 'chaos';
+  const ids = await fill(redis, stream, EVENTS);
+  // CLAIM_IDLE_MS 2 s: a killed worker's entries come back quickly; RECORD_WORK_MS 2: handlers are in flight when the kill lands.
+  const env = workerEnv(server.url, stream, { CLAIM_IDLE_MS: '2000', RECORD_WORK_MS: '2', CONCURRENCY: '20', BATCH_SIZE: '50' });
+  let gen = 0;
+  const names = new Map<string, string>();
+  const spawn = (): void => {
+    const name = `chaos-${gen++}`;
+    const w = fleet.start({ ...env, CONSUMER: name });
+    names.set(String(w.proc.pid), name);
+  };
+  for (let i = 0; i < WORKERS; i++) spawn();
+  await Promise.all(fleet.alive().map((w) => w.waitForLog((l) => l.msg === 'worker started')));
+
+  const dead = new Set<string>();
+  const live = (): Set<string> => new Set(fleet.alive().map((w) => names.get(String(w.proc.pid))!));
+  const janitor = new Janitor({
+    redis,
+    stream,
+    group: 'workers',
+    logger: createLogger({ service: 'reliability-janitor', level: 'error' }),
+    probe: async () => {
+      const alive = live();
+      return (c) => (alive.has(c) ? 'alive' : dead.has(c) ? 'gone' : 'unknown');
+    },
+  });
+
+  let heldByKilled = 0;
+  let kills = 0;
+  const deletedWithPending: string[] = [];
+  for (; kills < MAX_KILLS; kills++) {
+    await sleep(1500);
+    const done = Number(await redis.hlen('rec:done'));
+    if (done >= EVENTS) break;
+    const alive = fleet.alive();
+    const victim = alive[Math.floor(Math.random() * alive.length)]!;
+    const name = names.get(String(victim.proc.pid))!;
+    victim.kill('SIGKILL');
+    await victim.exited;
+    const held = (await pendingByConsumer(redis, stream, 'workers'))[name] ?? 0;
+    heldByKilled += held;
+    dead.add(name);
+    spawn();
+    // The janitor runs during the chaos: it must keep every dead consumer that still holds entries.
+    const before = await pendingByConsumer(redis, stream, 'workers');
+    const report = await janitor.runOnce();
+    for (const d of report.deleted) if ((before[d] ?? 0) > 0) deletedWithPending.push(d);
+    console.log(`kill ${kills + 1}: ${name} held ${held}; done ${done}/${EVENTS}; janitor deleted [${report.deleted.join(',')}], kept ${JSON.stringify(report.keptPending)}`);
+  }
+
+  await waitDrained(redis, stream, 'workers', 180_000);
+  const c = await counts(redis, 'rec', ids);
+  // Once everything is reclaimed and acked, every dead consumer is empty and the janitor removes them all.
+  const final = await janitor.runOnce();
+  const remaining = (await redis.xinfo('CONSUMERS', stream, 'workers')) as unknown[][];
+  const remainingNames = remaining.map((r) => String(r[1]));
+  console.log(JSON.stringify({ scenario: 'worker-chaos', events: EVENTS, kills, heldByKilled, done: c.done, lost: c.lost.length, duplicates: c.duplicates, janitorFinalDeleted: final.deleted.length, consumersLeft: remainingNames }));
+
+  expect(kills).toBeGreaterThanOrEqual(3);
+  expect(c.lost).toEqual([]);
+  expect(c.done).toBe(EVENTS);
+  expect(c.duplicates).toBeLessThanOrEqual(heldByKilled);
+  expect(deletedWithPending).toEqual([]);
+  expect(remainingNames.filter((n) => dead.has(n))).toEqual([]);
+  expect(remainingNames.sort()).toEqual([...live()].sort());
+});
