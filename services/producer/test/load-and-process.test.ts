@@ -87,7 +87,7 @@ describe('load generator CLI and producer process (built dist, shared Redis with
     }
   });
 
-  test('SIGTERM while a request waits on Redis (CLIENT PAUSE): readyz 503, the in-flight request still answers 202, exit 0', async () => {
+  test('SIGTERM while a request waits on Redis (CLIENT PAUSE on a private redis-server): the in-flight request still answers 202, exit 0', async () => {
     const server = await PrivateRedis.start();
     const admin = new Redis(server.url);
     const port = await freePort();
@@ -95,7 +95,8 @@ describe('load generator CLI and producer process (built dist, shared Redis with
     try {
       await svc.waitForLog((l) => l.msg === 'producer started');
       const url = `http://127.0.0.1:${port}`;
-      await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+      // A pause far longer than the test needs, lifted by the test itself: no race against a slow machine.
+      await admin.call('CLIENT', 'PAUSE', '60000', 'WRITE');
       const inflight = fetch(`${url}/v1/streams/events/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -106,6 +107,7 @@ describe('load generator CLI and producer process (built dist, shared Redis with
       expect(await admin.info('clients')).toMatch(/blocked_clients:[1-9]/);
       svc.kill('SIGTERM');
       await svc.waitForLog((l) => l.msg === 'shutting down');
+      await admin.call('CLIENT', 'UNPAUSE');
       const answer = await inflight;
       expect([answer.status, answer.body.detail]).toEqual([202, undefined]);
       expect(await svc.exited).toEqual({ code: 0, signal: null });

@@ -3,7 +3,7 @@
  * shared Redis, one unique stream per test.
  */
 import Redis from 'ioredis';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { StreamConsumer, WedgedReadError, claimIdle, createGroup, deleteConsumerIfIdle, handBack, keepFresh, claimForRetry } from '../../core/src';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
@@ -95,17 +95,20 @@ test('StreamConsumer reads its own pending list, then new entries; a read on a s
     conn.disconnect();
   }
   // A server that accepts and never replies.
-  const silent: Server = createServer(() => undefined);
+  const sockets = new Set<Socket>();
+  const silent: Server = createServer((s) => sockets.add(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   const port = (silent.address() as AddressInfo).port;
-  const dead = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null });
+  // Not awaiting connect(): ioredis's own hello on connect would never be answered either; the read is
+  // queued behind it and must still fail by the wedge timer.
+  const dead = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, enableReadyCheck: false, retryStrategy: () => null });
   dead.on('error', () => undefined);
   try {
-    await dead.connect();
     const d = new StreamConsumer(dead, { stream, group: 'g', consumer: 'a', blockMs: 50, wedgeMarginMs: 200 });
     await expect(d.read(10)).rejects.toBeInstanceOf(WedgedReadError);
   } finally {
     dead.disconnect();
+    for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(r));
   }
 });
