@@ -103,8 +103,15 @@ describe('load generator CLI and producer process (built dist, shared Redis with
         body: JSON.stringify({ id: 'during-shutdown', source: 'test', type: 't', data: 1 }),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as { ids: string[]; detail?: string } }));
       // Wait until the request's script is held by the pause in Redis, then ask the process to stop.
-      for (let i = 0; i < 1500 && !/blocked_clients:[1-9]/.test(await admin.info('clients')); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(await admin.info('clients')).toMatch(/blocked_clients:[1-9]/);
+      let settled: unknown;
+      void inflight.then((a) => (settled = a), (e: unknown) => (settled = String(e)));
+      for (let i = 0; i < 1500 && settled === undefined && !/blocked_clients:[1-9]/.test(await admin.info('clients')); i++) await new Promise((r) => setTimeout(r, 10));
+      // Diagnostics when the request did not reach the pause: what it answered, and what the process logged.
+      expect({ settled, logs: settled === undefined ? [] : svc.logs.slice(-10), clients: await admin.info('clients') }).toEqual({
+        settled: undefined,
+        logs: [],
+        clients: expect.stringMatching(/blocked_clients:[1-9]/),
+      });
       svc.kill('SIGTERM');
       await svc.waitForLog((l) => l.msg === 'shutting down');
       await admin.call('CLIENT', 'UNPAUSE');
