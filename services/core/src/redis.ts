@@ -89,6 +89,25 @@ export function isRedisReady(client: Redis): boolean {
   return client.status === 'ready';
 }
 
+/**
+ * Waits until the connection is ready, at most `timeoutMs`; resolves false on timeout (never throws).
+ * Services call it before they listen, so a request that arrives right after start-up does not see a
+ * connection still being set up as an outage; Redis being down at start still lets them start.
+ */
+export function waitForReady(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    client.on('ready', onReady);
+  });
+}
+
 /** Closes a connection: QUIT when connected (flushes replies), else disconnect. Never throws. */
 export async function closeRedis(client: Redis): Promise<void> {
   if (client.status === 'end') return;

@@ -14,6 +14,7 @@ import {
   redactUrl,
   signalHandler,
   startupExitCode,
+  waitForReady,
 } from '@stream-workers/core';
 import { producerConfig } from './config';
 import { ProducerApp } from './app';
@@ -42,6 +43,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // Up to 5 s for the first connection, so the first requests are not answered 503 while it is being
+  // set up; when Redis is down the producer starts anyway and answers 503 until it is back.
+  const redisReady = await waitForReady(redis, 5000);
   let port: number;
   try {
     port = await app.listen();
@@ -53,6 +57,7 @@ async function main(): Promise<void> {
     {
       port,
       redis: redactUrl(config.redisUrl),
+      redisReady,
       streams: config.streams,
       maxEventBytes: config.maxEventBytes,
       maxBatchBytes: config.maxBatchBytes,
