@@ -59,7 +59,8 @@ export class OpsServer {
     app.get('/metrics', async (_req, res, next) => {
       try {
         const body = await opts.registry.metrics();
-        res.type(opts.registry.contentType).send(body);
+        // No ETag: a scrape is never conditional, and hashing a large exposition costs more than sending it.
+        res.type(opts.registry.contentType).end(body);
       } catch (err) {
         next(err);
       }

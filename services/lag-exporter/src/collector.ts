@@ -115,6 +115,7 @@ export class LagCollector {
   private inflight: Promise<ScrapeOutcome> | undefined;
   private failing = false;
   private readonly labels = labelCache();
+  private readonly rows = new WeakMap<ScrapeOutcome, Array<{ backlog: GroupBacklog; labels: Record<string, string> }>>();
   private closed = false;
   /** The last scrape's outcome (tests, logs). */
   last: ScrapeOutcome | undefined;
@@ -150,11 +151,23 @@ export class LagCollector {
     for (const m of GROUP_METRICS) {
       gauge(m.name, m.help, (o) => {
         if (!o.ok) return [];
-        const out: Sample[] = [];
-        for (const st of o.streams) for (const g of st.groups) out.push({ value: m.value(g), labels: NO_LABELS, sharedLabels: this.labels.group(g.stream, g.group) });
+        const rows = this.groupRows(o);
+        const out = new Array<Sample>(rows.length);
+        for (let i = 0; i < rows.length; i++) out[i] = { value: m.value(rows[i]!.backlog), labels: NO_LABELS, sharedLabels: rows[i]!.labels };
         return out;
       });
     }
+  }
+
+  /** The groups of a scrape with their label objects, looked up once per scrape (not once per metric). */
+  private groupRows(o: ScrapeOutcome & { ok: true }): Array<{ backlog: GroupBacklog; labels: Record<string, string> }> {
+    let rows = this.rows.get(o);
+    if (!rows) {
+      rows = [];
+      for (const st of o.streams) for (const g of st.groups) rows.push({ backlog: g, labels: this.labels.group(g.stream, g.group) });
+      this.rows.set(o, rows);
+    }
+    return rows;
   }
 
   /**

@@ -398,64 +398,69 @@ const BACKLOG_SCRIPT = `
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 if redis.call('TYPE', key)['ok'] ~= 'stream' then return false end
-local function map(flat)
-  local m = {}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
-end
--- Compares two stream ids (decimal ms-seq without leading zeros) without floating point.
-local function cmp(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  if #am ~= #bm then return #am < #bm and -1 or 1 end
-  if am ~= bm then return am < bm and -1 or 1 end
-  if #as ~= #bs then return #as < #bs and -1 or 1 end
-  if as ~= bs then return as < bs and -1 or 1 end
-  return 0
-end
 local len = redis.call('XLEN', key)
 local first, last = false, false
-if len > 0 then first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1] end
+-- The first entry's id split once into ms and seq (decimal strings: ids exceed Lua's 2^53 doubles, so they
+-- are compared by length, then lexically).
+local fml, fm, fsl, fs
+if len > 0 then
+  first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1]
+  fm, fs = string.match(first, '^(%d+)-(%d+)$')
+  fml, fsl = #fm, #fs
+end
 local wanted = nil
 if #ARGV > 1 then
   wanted = {}
   for i = 2, #ARGV do wanted[ARGV[i]] = true end
 end
 local out = {}
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
-  local m = map(g)
-  local name = m['name']
+local groups = redis.call('XINFO', 'GROUPS', key)
+for gi = 1, #groups do
+  local g = groups[gi]
+  -- The fields by name (Redis < 7 has no entries-read and lag), without building a table per group.
+  local name, consumers, pending, ld, er, lag, hasLag = nil, 0, 0, '0-0', false, false, 0
+  for i = 1, #g, 2 do
+    local k = g[i]
+    if k == 'name' then name = g[i + 1]
+    elseif k == 'consumers' then consumers = g[i + 1]
+    elseif k == 'pending' then pending = g[i + 1]
+    elseif k == 'last-delivered-id' then ld = g[i + 1]
+    elseif k == 'entries-read' then er = g[i + 1]
+    elseif k == 'lag' then lag = g[i + 1]; hasLag = 1
+    end
+  end
   if wanted == nil or wanted[name] then
-    local ld = m['last-delivered-id']
-    local lag = m['lag']
-    local hasLag = 1
-    if lag == nil then hasLag = 0; lag = false end
-    local er = m['entries-read']
-    if er == nil then er = false end
     -- position: 1 caught up (nothing after ld), 2 behind (ld before the first entry), 3 middle
     local pos, firstU, count, lastC = 1, false, -1, false
     if len > 0 then
-      if cmp(ld, first) < 0 then
+      local lm, ls = string.match(ld, '^(%d+)-(%d+)$')
+      local behind
+      if #lm ~= fml then behind = #lm < fml
+      elseif lm ~= fm then behind = lm < fm
+      elseif #ls ~= fsl then behind = #ls < fsl
+      else behind = ls < fs end
+      if behind then
         pos = 2
       else
         local n = limit
         if type(lag) == 'number' and lag >= 1 and lag <= len - 1 then n = 1 end
         local ids = redis.call('XRANGE', key, '(' .. ld, '+', 'COUNT', n)
-        if #ids > 0 then
+        local c = #ids
+        if c > 0 then
           pos = 3
-          count = #ids
+          count = c
           firstU = ids[1][1]
-          lastC = ids[count][1]
-          if count >= limit and not last then last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1] end
+          lastC = ids[c][1]
+          if c >= limit and not last then last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1] end
         end
       end
     end
     local sp = false
-    if m['pending'] > 0 then
+    if pending > 0 then
       local p = redis.call('XPENDING', key, name, '-', '+', 1)
       if #p > 0 then sp = p[1][1] end
     end
-    out[#out + 1] = { name, m['consumers'], m['pending'], ld, er, lag, hasLag, pos, firstU, count, lastC, sp }
+    out[#out + 1] = { name, consumers, pending, ld, er, lag, hasLag, pos, firstU, count, lastC, sp }
   end
 end
 return { len, first, last, out }
