@@ -118,7 +118,6 @@ export class Worker {
   private readonly o: Resolved;
   private readonly log: Logger;
   private readonly cmd: Redis;
-  private readonly readConn: Redis;
   private readonly consumer: StreamConsumer;
   private readonly capacity: number;
   private readonly held = new Map<string, Held>();
@@ -182,8 +181,14 @@ export class Worker {
       logger: this.log,
       overrides: { commandTimeout: this.o.commandTimeoutMs },
     });
-    this.readConn = createRedis({ url: this.o.redisUrl, role: 'blocking', name: `worker-read:${this.o.consumer}`, logger: this.log });
-    this.consumer = new StreamConsumer(this.readConn, { stream: this.o.stream, group: this.o.group, consumer: this.o.consumer, blockMs: this.o.blockMs });
+    this.consumer = new StreamConsumer({
+      url: this.o.redisUrl,
+      name: `worker-read:${this.o.consumer}`,
+      stream: this.o.stream,
+      group: this.o.group,
+      consumer: this.o.consumer,
+      blockMs: this.o.blockMs,
+    });
     this.m = this.createMetrics(opts.registry);
   }
 
@@ -709,8 +714,8 @@ export class Worker {
       if (!isNoGroupError(err)) this.log.warn({ ...errorFields(err) }, 'could not hand back entries or delete the consumer');
     }
     this.log.info({ consumerDeleted: pending === 0, pending: Math.max(0, pending), handedBack, aborted, durationMs: Date.now() - started }, 'worker drained');
-    this.consumer.detach();
-    await Promise.all([closeRedis(this.readConn), closeRedis(this.cmd)]);
+    this.consumer.close();
+    await closeRedis(this.cmd);
   }
 
   private async flushAllAcks(): Promise<void> {

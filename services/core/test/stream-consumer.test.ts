@@ -1,0 +1,180 @@
+/**
+ * StreamConsumer: the worker's read connection, which speaks RESP2 itself. Against the shared Redis
+ * (unique keys), a private redis-server (ACL user, SELECT), and two small TCP servers written here:
+ * a proxy that cuts every reply into random small pieces, and a server that answers the connection
+ * set-up and then never replies (a dead link).
+ */
+import Redis from 'ioredis';
+import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { StreamConsumer, WedgedReadError, isNoGroupError, type RawEntry } from '../src/streams/consumer';
+import { LocalRedis } from '../src/local-redis';
+
+const SHARED = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `test:stream-consumer:${process.pid}:${Date.now().toString(36)}`;
+let redis: Redis;
+const servers: Server[] = [];
+const sockets = new Set<Socket>();
+
+beforeAll(() => {
+  redis = new Redis(SHARED);
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  for (const s of sockets) s.destroy();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+async function listen(server: Server): Promise<number> {
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+/** A TCP proxy to `port` that forwards replies in random pieces of 1..7 bytes, each in its own write. */
+async function choppingProxy(port: number): Promise<number> {
+  return listen(
+    createServer((client) => {
+      sockets.add(client);
+      const upstream = connect(port, '127.0.0.1');
+      sockets.add(upstream);
+      client.on('data', (d) => upstream.write(d));
+      client.setNoDelay(true);
+      // Pieces go out one per event-loop turn, in order, so the reader sees replies cut anywhere.
+      const queue: Buffer[] = [];
+      let flushing = false;
+      const flush = (): void => {
+        const piece = queue.shift();
+        if (!piece) {
+          flushing = false;
+          return;
+        }
+        client.write(piece);
+        setImmediate(flush);
+      };
+      upstream.on('data', (d: Buffer) => {
+        for (let i = 0; i < d.length; ) {
+          const n = 1 + Math.floor(Math.random() * 7);
+          queue.push(d.subarray(i, i + n));
+          i += n;
+        }
+        if (!flushing) {
+          flushing = true;
+          setImmediate(flush);
+        }
+      });
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    }),
+  );
+}
+
+async function setup(name: string, n: number): Promise<{ stream: string; ids: string[] }> {
+  const stream = `${prefix}:${name}`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await redis.xadd(stream, '*', 'type', 't', 'data', JSON.stringify({ i, s: 'żółć ✓ ' + 'x'.repeat(i % 50) })))!);
+  return { stream, ids };
+}
+
+test('entries read through a proxy that cuts replies into 1..7-byte pieces equal a plain client\'s XREADGROUP; deleted pending entries come back with null fields', async () => {
+  const { stream, ids } = await setup('chop', 300);
+  const port = await choppingProxy(6379);
+  const c = new StreamConsumer({ url: `redis://127.0.0.1:${port}`, stream, group: 'g', consumer: 'a', blockMs: 50, name: 'chop test' });
+  try {
+    const got: RawEntry[] = [];
+    for (let r = 0; r < 10; r++) got.push(...(await c.read(100)));
+    expect(got.map(([id]) => id)).toEqual(ids);
+    const expected = (await redis.xrange(stream, '-', '+')) as RawEntry[];
+    expect(got).toEqual(expected);
+    // Two of them deleted while pending: the pending read returns them with null fields.
+    await redis.xdel(stream, ids[3]!, ids[200]!);
+    const pending: RawEntry[] = [];
+    for (let cursor = '0'; ; ) {
+      const page = await c.read(64, cursor);
+      if (page.length === 0) break;
+      pending.push(...page);
+      cursor = page[page.length - 1]![0];
+    }
+    expect(pending).toHaveLength(300);
+    expect(pending.filter(([, f]) => f === null).map(([id]) => id)).toEqual([ids[3], ids[200]]);
+  } finally {
+    c.close();
+  }
+});
+
+test('an error reply (NOGROUP) rejects that read only; the same connection reads on once the group exists', async () => {
+  const stream = `${prefix}:nogroup`;
+  const c = new StreamConsumer({ url: SHARED, stream, group: 'g', consumer: 'a', blockMs: 20 });
+  try {
+    const err = await c.read(10).catch((e: unknown) => e);
+    expect(isNoGroupError(err)).toBe(true);
+    expect(c.connected).toBe(true);
+    await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    await redis.xadd(stream, '*', 'k', 'v');
+    expect((await c.read(10, undefined, false)).map(([, f]) => f)).toEqual([['k', 'v']]);
+  } finally {
+    c.close();
+  }
+});
+
+test('a private redis-server with an ACL user and a database index: AUTH user pass and SELECT from the URL; a wrong password fails the read naming WRONGPASS', async () => {
+  const server = await LocalRedis.start({ args: ['--appendonly', 'no'] });
+  const admin = new Redis(server.url);
+  try {
+    await admin.call('ACL', 'SETUSER', 'reader', 'on', '>s3cret', '~*', '+@all');
+    const db3 = new Redis(`${server.url}/3`);
+    await db3.xgroup('CREATE', 'st', 'g', '0', 'MKSTREAM');
+    await db3.xadd('st', '*', 'k', 'in-db-3');
+    db3.disconnect();
+    const u = new URL(server.url);
+    const c = new StreamConsumer({ url: `redis://reader:s3cret@${u.host}/3`, stream: 'st', group: 'g', consumer: 'a', blockMs: 20, name: 'acl-test' });
+    expect((await c.read(10)).map(([, f]) => f)).toEqual([['k', 'in-db-3']]);
+    const list = String(await admin.call('CLIENT', 'LIST'));
+    expect(list).toMatch(/name=acl-test .*user=reader/);
+    c.close();
+    const bad = new StreamConsumer({ url: `redis://reader:wrong@${u.host}/3`, stream: 'st', group: 'g', consumer: 'a', blockMs: 20 });
+    await expect(bad.read(10)).rejects.toThrow(/WRONGPASS/);
+    bad.close();
+  } finally {
+    admin.disconnect();
+    await server.stop();
+  }
+});
+
+test('a server that completes the connection set-up and then never replies (a dead link): the read fails with WedgedReadError after BLOCK + margin, and the next read connects anew', async () => {
+  let connections = 0;
+  const port = await listen(
+    createServer((s) => {
+      sockets.add(s);
+      connections += 1;
+      // Answers CLIENT SETNAME and CLIENT ID like Redis; swallows everything else.
+      s.on('data', (d: Buffer) => {
+        const text = d.toString();
+        if (text.includes('SETNAME')) s.write('+OK\r\n');
+        if (/\$2\r\nID\r\n/.test(text)) s.write(':42\r\n');
+      });
+    }),
+  );
+  const c = new StreamConsumer({ url: `redis://127.0.0.1:${port}`, stream: 's', group: 'g', consumer: 'a', blockMs: 50, wedgeMarginMs: 200, name: 'dead-link' });
+  try {
+    await expect(c.read(10)).rejects.toBeInstanceOf(WedgedReadError);
+    expect(c.connected).toBe(false);
+    await expect(c.read(10)).rejects.toBeInstanceOf(WedgedReadError);
+    expect(connections).toBe(2);
+  } finally {
+    c.close();
+  }
+});
+
+test('close() fails a read blocked in XREADGROUP and later reads; nothing is left open', async () => {
+  const { stream } = await setup('close', 0);
+  const c = new StreamConsumer({ url: SHARED, stream, group: 'g', consumer: 'a', blockMs: 10_000 });
+  const blocked = c.read(10);
+  await new Promise((r) => setTimeout(r, 100));
+  c.close();
+  await expect(blocked).rejects.toThrow(/closed/);
+  await expect(c.read(10)).rejects.toThrow(/closed/);
+  expect(c.connected).toBe(false);
+});
