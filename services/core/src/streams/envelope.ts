@@ -150,28 +150,59 @@ export function fieldsToObject(fields: readonly string[]): Record<string, string
  */
 export function parseEntry(fields: readonly string[] | null): { ok: true; event: StreamEvent } | { ok: false; reason: string } {
   if (!fields || fields.length === 0) return { ok: false, reason: 'entry has no fields' };
-  const o = fieldsToObject(fields);
-  const missing = ['specversion', 'id', 'source', 'type', 'data'].filter((k) => o[k] === undefined);
-  if (missing.length > 0) return { ok: false, reason: `missing field(s): ${missing.join(', ')}` };
-  if (o.specversion !== '1.0') return { ok: false, reason: `unsupported specversion ${JSON.stringify(o.specversion)}` };
+  // One pass over the fields into locals (the worker's hot path: no intermediate object, last value wins).
+  let specversion: string | undefined;
+  let id: string | undefined;
+  let source: string | undefined;
+  let type: string | undefined;
+  let time: string | undefined;
+  let datacontenttype: string | undefined;
+  let dataschema: string | undefined;
+  let schemaversion: string | undefined;
+  let correlationid: string | undefined;
+  let traceparent: string | undefined;
+  let rawData: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const v = fields[i + 1]!;
+    switch (fields[i]) {
+      case 'specversion': specversion = v; break;
+      case 'id': id = v; break;
+      case 'source': source = v; break;
+      case 'type': type = v; break;
+      case 'time': time = v; break;
+      case 'datacontenttype': datacontenttype = v; break;
+      case 'dataschema': dataschema = v; break;
+      case 'schemaversion': schemaversion = v; break;
+      case 'correlationid': correlationid = v; break;
+      case 'traceparent': traceparent = v; break;
+      case 'data': rawData = v; break;
+      default: break;
+    }
+  }
+  if (specversion === undefined || id === undefined || source === undefined || type === undefined || rawData === undefined) {
+    const required = { specversion, id, source, type, data: rawData };
+    const missing = Object.entries(required).filter(([, v]) => v === undefined).map(([k]) => k);
+    return { ok: false, reason: `missing field(s): ${missing.join(', ')}` };
+  }
+  if (specversion !== '1.0') return { ok: false, reason: `unsupported specversion ${JSON.stringify(specversion)}` };
   let data: unknown;
   try {
-    data = JSON.parse(o.data!);
+    data = JSON.parse(rawData);
   } catch {
     return { ok: false, reason: 'field data is not valid JSON' };
   }
   const event: StreamEvent = {
     specversion: '1.0',
-    id: o.id!,
-    source: o.source!,
-    type: o.type!,
-    time: o.time ?? '',
-    datacontenttype: o.datacontenttype ?? 'application/json',
+    id,
+    source,
+    type,
+    time: time ?? '',
+    datacontenttype: datacontenttype ?? 'application/json',
     data,
-    correlationid: o.correlationid ?? o.id!,
+    correlationid: correlationid ?? id,
   };
-  if (o.dataschema !== undefined) event.dataschema = o.dataschema;
-  if (o.schemaversion !== undefined) event.schemaversion = o.schemaversion;
-  if (o.traceparent !== undefined) event.traceparent = o.traceparent;
+  if (dataschema !== undefined) event.dataschema = dataschema;
+  if (schemaversion !== undefined) event.schemaversion = schemaversion;
+  if (traceparent !== undefined) event.traceparent = traceparent;
   return { ok: true, event };
 }
