@@ -65,3 +65,68 @@ export async function pendingByConsumer(redis: Redis, stream: string, group: str
   for (const [c, n] of r[3] ?? []) out[c] = Number(n);
   return out;
 }
+
+// ---- helpers of the scenarios added for issue 9 items 4–7 (producer outage, group deleted, slow handlers, soak) ----
+// (import declarations are hoisted: this one serves the helpers below)
+import { readFileSync } from 'node:fs';
+
+/** One command's figures from `INFO commandstats` (Redis 7: `calls` include failed ones; `rejected` never ran, e.g. NOPERM). */
+export interface CommandStat {
+  calls: number;
+  rejected: number;
+  failed: number;
+}
+
+/** `INFO commandstats` by command name (`xreadgroup`, `xgroup|create`, …). */
+export async function commandStats(redis: Redis): Promise<Record<string, CommandStat>> {
+  const out: Record<string, CommandStat> = {};
+  for (const line of (await redis.info('commandstats')).split(/\r?\n/)) {
+    const m = /^cmdstat_([^:]+):(.*)$/.exec(line);
+    if (!m) continue;
+    const f: Record<string, number> = {};
+    for (const kv of m[2]!.split(',')) {
+      const [k, v] = kv.split('=');
+      f[k!] = Number(v);
+    }
+    out[m[1]!] = { calls: f.calls ?? 0, rejected: f.rejected_calls ?? 0, failed: f.failed_calls ?? 0 };
+  }
+  return out;
+}
+
+/** Attempts of `command` between two snapshots: calls (failed ones included) plus rejected calls. */
+export function attemptsBetween(before: Record<string, CommandStat>, after: Record<string, CommandStat>, command: string): number {
+  const a = after[command] ?? { calls: 0, rejected: 0, failed: 0 };
+  const b = before[command] ?? { calls: 0, rejected: 0, failed: 0 };
+  return a.calls + a.rejected - (b.calls + b.rejected);
+}
+
+/** Log lines at warn level or above of a service process, from line index `from` on. */
+export function warnLines(p: ServiceProcess, from = 0): Array<Record<string, unknown>> {
+  return p.logs.slice(from).filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal');
+}
+
+/** Resident set size of a process in KiB (`VmRSS` of /proc/<pid>/status; Linux), NaN when unreadable. */
+export function rssKb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** `used_memory` of Redis in bytes (INFO memory). */
+export async function redisUsedMemory(redis: Redis): Promise<number> {
+  const m = /^used_memory:(\d+)/m.exec(await redis.info('memory'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Count of each HTTP status (or `error` for no answer) in a list of outcomes. */
+export function tally<T>(items: T[], key: (t: T) => string | number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of items) {
+    const k = String(key(t));
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}

@@ -69,6 +69,8 @@ interface Held {
   /** When a failed entry may be retried here (ms since epoch), while `waiting`. */
   retryAt: number;
   lastError: string | undefined;
+  /** Another consumer took it over (noticed once): still running here, never kept fresh or counted again. */
+  lost?: boolean;
 }
 
 /** The handler's `ctx`: a class, so the per-event object carries no closures; the child logger is made on first use. */
@@ -138,6 +140,9 @@ export class Worker {
   private readonly abort = new AbortController();
   private timers: NodeJS.Timeout[] = [];
   private redisOk = false;
+  /** When this worker last confirmed (keep-fresh) that it owns what it holds. */
+  private lastFreshAt = Date.now();
+  private refreshing: Promise<void> | undefined;
   private groupMissing = false;
   private readonly m: {
     ok: Counter.Internal;
@@ -402,6 +407,13 @@ export class Worker {
 
   /** Starts queued handlers up to `concurrency`. */
   private pump(): void {
+    if (this.queue.length > 0 && Date.now() - this.lastFreshAt >= this.o.claimIdleMs) {
+      // Out of touch for CLAIM_IDLE_MS (a stalled process, a slow connection): other consumers may have
+      // reclaimed what waits in the queue. Confirm ownership first; a successful round pumps again
+      // (a failed one does not: the refresh timer retries, so Redis trouble causes no loop here).
+      if (!this.refreshing) void this.refreshHeld();
+      return;
+    }
     while (this.running < this.o.concurrency && this.queue.length > 0 && !this.abort.signal.aborted) {
       const id = this.queue.shift()!;
       const h = this.held.get(id);
@@ -565,14 +577,35 @@ export class Worker {
 
   // ---- keeping, retrying, reclaiming ---------------------------------------------------------------
 
-  /** Keeps every held entry fresh (owner-checked XCLAIM JUSTID), so nobody reclaims what runs here. */
-  private async refreshHeld(): Promise<void> {
-    if (this.held.size === 0) return;
+  /**
+   * Keeps every held entry fresh (owner-checked XCLAIM JUSTID), so nobody reclaims what runs here;
+   * entries found reclaimed are dropped (or, when running, marked lost). One round at a time.
+   */
+  private refreshHeld(): Promise<void> {
+    this.refreshing ??= this.refreshRound().then((ok) => {
+      this.refreshing = undefined;
+      if (ok) this.pump();
+    });
+    return this.refreshing;
+  }
+
+  /** One keep-fresh round; true when Redis confirmed what this worker owns. */
+  private async refreshRound(): Promise<boolean> {
+    const ids: string[] = [];
+    for (const [id, h] of this.held) if (!h.lost) ids.push(id);
+    const startedAt = Date.now();
+    if (ids.length === 0) {
+      this.lastFreshAt = startedAt;
+      return true;
+    }
     try {
-      const lost = await keepFresh(this.cmd, this.o.stream, this.o.group, this.o.consumer, [...this.held.keys()]);
+      const lost = await keepFresh(this.cmd, this.o.stream, this.o.group, this.o.consumer, ids);
+      this.lastFreshAt = startedAt;
       this.dropLost(lost);
+      return true;
     } catch (err) {
       this.onCommandError(err); // the read loop reports Redis trouble
+      return false;
     }
   }
 
@@ -581,9 +614,10 @@ export class Worker {
     let n = 0;
     for (const id of lost) {
       const h = this.held.get(id);
-      if (!h) continue; // finished meanwhile
+      if (!h || h.lost) continue; // finished meanwhile, or already counted
       n += 1;
       if (h.state !== 'running') this.held.delete(id); // queued ones are skipped by pump()
+      else h.lost = true; // still runs here: its ack completes the entry for the group; the new owner's later ack is a no-op
     }
     if (n > 0) {
       this.m.lost.inc(n);
