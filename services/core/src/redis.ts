@@ -3,15 +3,13 @@ import type { Logger } from 'pino';
 import { errorFields } from './logger';
 
 /**
- * What a connection is for. The choice sets `maxRetriesPerRequest` deliberately:
- * - `command`: request/response work (XADD, XACK, XINFO). A command issued while Redis is down is
- *   retried over at most one reconnection and then fails, so callers (an HTTP request with a deadline,
- *   the exporter's scrape) can answer 503 / `exporter_up 0` instead of hanging.
- * - `blocking`: a dedicated connection for `XREADGROUP ... BLOCK`. It fails fast (no retry) so the read
- *   loop sees the error, backs off and re-issues the read itself; a blocking command must never be
- *   replayed blindly on a new connection, and must never share a connection with other commands.
+ * What a connection is for. `command`: request/response work (XADD, XACK, XINFO). A command issued
+ * while Redis is down is retried over at most one reconnection and then fails, so callers (an HTTP
+ * request with a deadline, the exporter's scrape) can answer 503 / `exporter_up 0` instead of hanging.
+ * Blocking reads (`XREADGROUP … BLOCK`) never use these connections: the worker reads on a connection
+ * of its own (`StreamConsumer` in streams/consumer.ts), which never re-sends a read.
  */
-export type RedisRole = 'command' | 'blocking';
+export type RedisRole = 'command';
 
 /** Options for {@link createRedis}. */
 export interface CreateRedisOptions {
@@ -60,7 +58,7 @@ export function createRedis(opts: CreateRedisOptions): Redis {
     connectTimeout: opts.connectTimeoutMs ?? 5000,
     keepAlive: 10_000,
     enableAutoPipelining: false,
-    maxRetriesPerRequest: opts.role === 'blocking' ? 0 : 1,
+    maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => reconnectDelay(attempt, maxBackoff),
     // READONLY after a failover: reconnect so the client follows the new primary.
