@@ -16,3 +16,112 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   return registry;
 }
+
+/** The shape prom-client's Registry renders (what `Metric.get()` resolves to). */
+interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+}
+
+/** Registers an object that renders like a prom-client metric (prom-client types accept only its own classes). */
+function register(registry: Registry, metric: { name: string; get(): Promise<MetricSnapshot> }): void {
+  // `any`: Registry.registerMetric is typed for prom-client's classes, but only reads `name` and `get()`.
+  registry.registerMetric(metric as any);
+}
+
+/**
+ * A counter with one label and a fixed set of values, for per-event hot paths: `child(v).inc()` is
+ * one addition on a plain object (prom-client hashes the label set at every `inc`). Renders exactly
+ * like a prom-client Counter; every value is exported from the start (at 0).
+ */
+export class HotCounter<V extends string> {
+  private readonly children = new Map<V, { n: number; inc(by?: number): void }>();
+
+  constructor(private readonly o: { name: string; help: string; labelName: string; labelValues: readonly V[]; registers: Registry[] }) {
+    for (const v of o.labelValues) {
+      const child = {
+        n: 0,
+        inc(by = 1) {
+          child.n += by;
+        },
+      };
+      this.children.set(v, child);
+    }
+    for (const r of o.registers) register(r, this);
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  child(value: V): { inc(by?: number): void } {
+    return this.children.get(value)!;
+  }
+
+  async get(): Promise<MetricSnapshot> {
+    const values = [...this.children].map(([v, c]) => ({ value: c.n, labels: { [this.o.labelName]: v } }));
+    return { name: this.o.name, help: this.o.help, type: 'counter', aggregator: 'sum', values };
+  }
+}
+
+/** One label value's series of a {@link HotHistogram}. */
+class HotHistogramChild {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    if (i < b.length) this.counts[i]! += 1;
+    this.sum += v;
+    this.count += 1;
+  }
+}
+
+/**
+ * A histogram with one label and a fixed set of values, for per-event hot paths: `child(v).observe(x)`
+ * is a bucket search and three additions (prom-client hashes the label set at every observation).
+ * Renders exactly like a prom-client Histogram (`_bucket{le}` cumulative, `+Inf`, `_sum`, `_count`).
+ */
+export class HotHistogram<V extends string> {
+  private readonly children = new Map<V, HotHistogramChild>();
+  private readonly bounds: number[];
+
+  constructor(private readonly o: { name: string; help: string; labelName: string; labelValues: readonly V[]; buckets: readonly number[]; registers: Registry[] }) {
+    this.bounds = [...o.buckets].sort((a, b) => a - b);
+    for (const v of o.labelValues) this.children.set(v, new HotHistogramChild(this.bounds));
+    for (const r of o.registers) register(r, this);
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  child(value: V): { observe(v: number): void } {
+    return this.children.get(value)!;
+  }
+
+  async get(): Promise<MetricSnapshot> {
+    const values: MetricSnapshot['values'] = [];
+    for (const [v, c] of this.children) {
+      let cumulative = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        cumulative += c.counts[i]!;
+        values.push({ metricName: `${this.o.name}_bucket`, value: cumulative, labels: { le: this.bounds[i]!, [this.o.labelName]: v } });
+      }
+      values.push({ metricName: `${this.o.name}_bucket`, value: c.count, labels: { le: '+Inf', [this.o.labelName]: v } });
+      values.push({ metricName: `${this.o.name}_sum`, value: c.sum, labels: { [this.o.labelName]: v } });
+      values.push({ metricName: `${this.o.name}_count`, value: c.count, labels: { [this.o.labelName]: v } });
+    }
+    return { name: this.o.name, help: this.o.help, type: 'histogram', aggregator: 'sum', values };
+  }
+}

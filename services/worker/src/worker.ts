@@ -2,8 +2,10 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import {
+  HotCounter,
+  HotHistogram,
   StreamConsumer,
   claimForRetry,
   claimIdle,
@@ -145,12 +147,12 @@ export class Worker {
   private refreshing: Promise<void> | undefined;
   private groupMissing = false;
   private readonly m: {
-    ok: Counter.Internal;
-    retry: Counter.Internal;
-    deadLetter: Counter.Internal;
-    okSeconds: Histogram.Internal<'outcome'>;
-    retrySeconds: Histogram.Internal<'outcome'>;
-    deadLetterSeconds: Histogram.Internal<'outcome'>;
+    ok: { inc(by?: number): void };
+    retry: { inc(by?: number): void };
+    deadLetter: { inc(by?: number): void };
+    okSeconds: { observe(v: number): void };
+    retrySeconds: { observe(v: number): void };
+    deadLetterSeconds: { observe(v: number): void };
     claimed: Counter;
     lost: Counter;
   };
@@ -198,16 +200,20 @@ export class Worker {
   }
 
   private createMetrics(r: Registry): Worker['m'] {
-    const processed = new Counter({
+    // The two per-event metrics are hot-path implementations (no label hashing per event); they render
+    // like prom-client's Counter and Histogram.
+    const processed = new HotCounter({
       name: 'stream_workers_events_processed_total',
       help: 'Deliveries handled, by outcome: ok (acked), retry (failed, will be redelivered), dead_letter (moved to the dead-letter stream)',
-      labelNames: ['outcome'],
+      labelName: 'outcome',
+      labelValues: ['ok', 'retry', 'dead_letter'] as const,
       registers: [r],
     });
-    const seconds = new Histogram({
+    const seconds = new HotHistogram({
       name: 'stream_workers_event_processing_seconds',
       help: 'Handler run time per delivery, by outcome',
-      labelNames: ['outcome'],
+      labelName: 'outcome',
+      labelValues: ['ok', 'retry', 'dead_letter'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [r],
     });
@@ -237,12 +243,12 @@ export class Worker {
       },
     });
     return {
-      ok: processed.labels('ok'),
-      retry: processed.labels('retry'),
-      deadLetter: processed.labels('dead_letter'),
-      okSeconds: seconds.labels('ok'),
-      retrySeconds: seconds.labels('retry'),
-      deadLetterSeconds: seconds.labels('dead_letter'),
+      ok: processed.child('ok'),
+      retry: processed.child('retry'),
+      deadLetter: processed.child('dead_letter'),
+      okSeconds: seconds.child('ok'),
+      retrySeconds: seconds.child('retry'),
+      deadLetterSeconds: seconds.child('dead_letter'),
       claimed: new Counter({ name: 'stream_workers_events_claimed_total', help: 'Entries reclaimed from other consumers (XAUTOCLAIM) after CLAIM_IDLE_MS', registers: [r] }),
       lost: new Counter({
         name: 'stream_workers_worker_ownership_lost_total',
@@ -420,33 +426,43 @@ export class Worker {
       if (!h || h.state !== 'queued') continue;
       h.state = 'running';
       this.running += 1;
-      this.runOne(id, h);
+      if (this.runOne(id, h)) this.running -= 1; // a synchronous handler finished (and was acked) already
     }
+    this.wakeReader();
   }
 
   private readonly onFinished = (): void => {
     this.running -= 1;
     this.pump();
+    this.wakeReader();
+  };
+
+  /** Lets the read loop read again once the queue has room for another batch. */
+  private wakeReader(): void {
     if (this.roomWaiter && this.queue.length < this.o.batchSize) {
       const w = this.roomWaiter;
       this.roomWaiter = undefined;
       w();
     }
-  };
+  }
 
   // ---- handling ------------------------------------------------------------------------------------
 
-  /** Runs one held entry; calls onFinished once its outcome (ack, retry, dead letter) is settled locally. */
-  private runOne(id: string, h: Held): void {
+  /**
+   * Runs one held entry. Returns true when a synchronous handler already succeeded (the entry is acked;
+   * the caller counts it finished); otherwise onFinished is called once its outcome (ack, retry, dead
+   * letter) is settled locally.
+   */
+  private runOne(id: string, h: Held): boolean {
     const parsed = parseEntry(h.fields);
     if (!parsed.ok) {
       void this.deadLetter(id, h, 'malformed', parsed.reason).finally(this.onFinished);
-      return;
+      return false;
     }
     if (h.deliveries > this.o.maxDeliveries) {
       // Delivered more often than allowed without an outcome (e.g. it crashed its workers): do not run it again.
       void this.deadLetter(id, h, 'max_deliveries', h.lastError ?? `delivered ${h.deliveries} times without completing`).finally(this.onFinished);
-      return;
+      return false;
     }
     const ctx = new DeliveryContext(this.o.stream, id, h.deliveries, this.abort.signal, this.log, parsed.event);
     const t0 = performance.now();
@@ -455,16 +471,21 @@ export class Worker {
       result = this.handler(parsed.event, ctx);
     } catch (err) {
       void this.failed(id, h, ctx, err, t0).finally(this.onFinished);
-      return;
+      return false;
     }
-    // Hot path: one promise reaction per event, no extra async frames.
-    Promise.resolve(result).then(
+    if (result === undefined || typeof (result as { then?: unknown }).then !== 'function') {
+      this.succeeded(id, t0);
+      return true;
+    }
+    // Hot path of async handlers: one promise reaction per event, no extra async frames.
+    result.then(
       () => {
         this.succeeded(id, t0);
         this.onFinished();
       },
       (err: unknown) => void this.failed(id, h, ctx, err, t0).finally(this.onFinished),
     );
+    return false;
   }
 
   private succeeded(id: string, t0: number): void {

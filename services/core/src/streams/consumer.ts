@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type Redis from 'ioredis';
@@ -160,22 +161,38 @@ class FieldNames {
   private readonly byLength = new Map<number, Array<[Buffer, string]>>();
   private size = 0;
 
-  decode(b: Buffer, start: number, len: number): string {
+  /** The name last seen at each field position: entries of one stream mostly share a layout. */
+  private readonly atPosition: Array<[Buffer, string] | undefined> = [];
+
+  decode(b: Buffer, start: number, len: number, position: number): string {
+    const hint = this.atPosition[position];
+    if (hint !== undefined && hint[0].length === len) {
+      const known = hint[0];
+      let i = 0;
+      while (i < len && known[i] === b[start + i]) i++;
+      if (i === len) return hint[1];
+    }
+    const found = this.lookup(b, start, len);
+    if (position < 64) this.atPosition[position] = found;
+    return found[1];
+  }
+
+  private lookup(b: Buffer, start: number, len: number): [Buffer, string] {
     const candidates = this.byLength.get(len);
     if (candidates) {
-      outer: for (const [known, name] of candidates) {
+      outer: for (const c of candidates) {
+        const known = c[0];
         for (let i = 0; i < len; i++) if (known[i] !== b[start + i]) continue outer;
-        return name;
+        return c;
       }
     }
-    const name = b.toString('utf8', start, start + len);
+    const found: [Buffer, string] = [Buffer.from(b.subarray(start, start + len)), b.toString('utf8', start, start + len)];
     if (this.size < 64 && len <= 64) {
       this.size += 1;
-      const copy = Buffer.from(b.subarray(start, start + len));
-      if (candidates) candidates.push([copy, name]);
-      else this.byLength.set(len, [[copy, name]]);
+      if (candidates) candidates.push(found);
+      else this.byLength.set(len, [found]);
     }
-    return name;
+    return found;
   }
 }
 
@@ -200,12 +217,16 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
   const n = c.int();
   const out = new Array<RawEntry>(Math.max(0, n));
   const b = c.b;
+  // Replies are almost always ASCII (ids, JSON with escaped non-ASCII is not guaranteed, but common):
+  // then one latin1 decode of the whole buffer and a substring per value (V8 shares the characters)
+  // replaces a UTF-8 decode per value. Any byte ≥ 0x80 falls back to decoding each value as UTF-8.
+  const text = isAscii(b) ? b.toString('latin1') : undefined;
   for (let e = 0; e < n; e++) {
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry');
     c.int();
     if (c.type() !== 36) throw new Error('malformed XREADGROUP entry id');
     const idLen = c.bulk();
-    const id = b.toString('latin1', c.o, c.o + idLen);
+    const id = text !== undefined ? text.substring(c.o, c.o + idLen) : b.toString('latin1', c.o, c.o + idLen);
     c.o += idLen + 2;
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry fields');
     const nf = c.int();
@@ -217,7 +238,7 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
     for (let i = 0; i < nf; i++) {
       if (c.type() !== 36) throw new Error('malformed XREADGROUP field');
       const len = c.bulk();
-      fields[i] = (i & 1) === 0 ? names.decode(b, c.o, len) : b.toString('utf8', c.o, c.o + len);
+      fields[i] = (i & 1) === 0 ? names.decode(b, c.o, len, i >> 1) : text !== undefined ? text.substring(c.o, c.o + len) : b.toString('utf8', c.o, c.o + len);
       c.o += len + 2;
     }
     out[e] = [id, fields];
