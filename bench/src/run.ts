@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { BENCHMARKS } from './registry';
 import { startBenchRedis, type BenchContext, type Figure } from './harness';
 
@@ -20,6 +20,8 @@ async function main(): Promise<number> {
   const admin = new Redis(redis.url);
   const figures: Figure[] = [];
   const started = new Date();
+  // Load averages (1, 5, 15 min) at start and end: a loaded machine lowers the ratios of CPU-bound subjects.
+  const loadStart = loadavg().map((x) => Number(x.toFixed(2)));
   try {
     for (const b of selected) {
       console.error(`\n== ${b.name}: ${b.description}`);
@@ -52,10 +54,13 @@ async function main(): Promise<number> {
   mkdirSync(out, { recursive: true });
   const flat: Record<string, number | string> = {};
   for (const f of figures) flat[f.key] = f.value;
-  const json = { started: started.toISOString(), node: process.version, cpus: cpus().length, figures: flat, details: figures };
+  const loadEnd = loadavg().map((x) => Number(x.toFixed(2)));
+  const json = { started: started.toISOString(), node: process.version, cpus: cpus().length, loadavg: { start: loadStart, end: loadEnd }, figures: flat, details: figures };
   writeFileSync(join(out, 'latest.json'), JSON.stringify(json, null, 2) + '\n');
   const md = [
     `# Benchmark results (${started.toISOString()}, Node ${process.version})`,
+    '',
+    `${cpus().length} CPUs; load average (1/5/15 min) ${loadStart.join(' / ')} at the start, ${loadEnd.join(' / ')} at the end.`,
     '',
     '| benchmark | figure | value | goal | |',
     '| --- | --- | --- | --- | --- |',
