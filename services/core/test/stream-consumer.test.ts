@@ -6,7 +6,7 @@
  */
 import Redis from 'ioredis';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { StreamConsumer, WedgedReadError, isNoGroupError, type RawEntry } from '../src/streams/consumer';
+import { StreamConsumer, WedgedReadError, isNoGroupError, replyEnd, type RawEntry } from '../src/streams/consumer';
 import { LocalRedis } from '../src/local-redis';
 
 const SHARED = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -101,6 +101,52 @@ test('entries read through a proxy that cuts replies into 1..7-byte pieces equal
     expect(pending.filter(([, f]) => f === null).map(([id]) => id)).toEqual([ids[3], ids[200]]);
   } finally {
     c.close();
+  }
+});
+
+test('ASCII-only batches (copied as latin1) and batches with UTF-8 values (decoded as UTF-8) both equal a plain client\'s reply', async () => {
+  const stream = `${prefix}:mixed`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  // Batches of 10: even batches pure ASCII, odd ones with one non-ASCII value among ASCII ones.
+  for (let i = 0; i < 60; i++) {
+    const odd = Math.floor(i / 10) % 2 === 1 && i % 10 === 7;
+    await redis.xadd(stream, '*', 'type', 't', 'source', odd ? 'zürich' : 'basel', 'data', JSON.stringify({ i, s: odd ? '✓ é' : 'plain ~!@#$%^&*()' }));
+  }
+  const c = new StreamConsumer({ url: SHARED, stream, group: 'g', consumer: 'a', blockMs: 50 });
+  try {
+    const got: RawEntry[] = [];
+    for (let r = 0; r < 6; r++) got.push(...(await c.read(10)));
+    expect(got).toEqual((await redis.xrange(stream, '-', '+')) as RawEntry[]);
+    expect(got.filter(([, f]) => f![3] === 'zürich')).toHaveLength(3);
+  } finally {
+    c.close();
+  }
+});
+
+/** RESP2 encoding of nested arrays of strings (null: a null array), lengths in bytes. */
+function resp(v: unknown): string {
+  if (v === null) return '*-1\r\n';
+  if (Array.isArray(v)) return `*${v.length}\r\n${v.map(resp).join('')}`;
+  return `$${Buffer.byteLength(String(v))}\r\n${String(v)}\r\n`;
+}
+
+test('replyEnd finds the end of one complete RESP2 reply and answers -1 for every strict prefix of it', async () => {
+  const replies = [
+    resp([['abc', [['1-0', ['type', 't', 'data', '{"é":1}']], ['2-0', null]]]]),
+    '*-1\r\n',
+    '$-1\r\n',
+    '+OK\r\n',
+    '-NOGROUP No such key\r\n',
+    ':42\r\n',
+    '*0\r\n',
+    '$0\r\n\r\n',
+    '*3\r\n$1\r\n\r\r\n*1\r\n:7\r\n$2\r\n\r\n\r\n', // CR and CRLF inside bulk strings
+  ];
+  for (const r of replies) {
+    const b = Buffer.from(r, 'utf8');
+    expect(replyEnd(b)).toBe(b.length);
+    expect(replyEnd(Buffer.concat([b, Buffer.from('+OK\r\n')]))).toBe(b.length);
+    for (let cut = 0; cut < b.length; cut++) expect([r, cut, replyEnd(b.subarray(0, cut))]).toEqual([r, cut, -1]);
   }
 });
 

@@ -152,6 +152,58 @@ function parseGeneric(c: Cursor): unknown {
   }
 }
 
+/** Buffer's own per-encoding slicers (what `toString(encoding, start, end)` dispatches to). */
+interface Slicers {
+  latin1Slice?: (start: number, end: number) => string;
+  utf8Slice?: (start: number, end: number) => string;
+}
+const proto = Buffer.prototype as unknown as Slicers;
+const latin1Slice: (b: Buffer, start: number, end: number) => string =
+  typeof proto.latin1Slice === 'function' ? (b, s, e) => (b as unknown as Required<Slicers>).latin1Slice(s, e) : (b, s, e) => b.toString('latin1', s, e);
+const utf8Slice: (b: Buffer, start: number, end: number) => string =
+  typeof proto.utf8Slice === 'function' ? (b, s, e) => (b as unknown as Required<Slicers>).utf8Slice(s, e) : (b, s, e) => b.toString('utf8', s, e);
+
+/**
+ * The offset just past the first complete RESP2 reply in `b`, or -1 when `b` ends inside it. Only
+ * walks the framing (type bytes, lengths): no allocation, so a reply that arrives in many chunks costs
+ * one decode, not one per chunk.
+ */
+export function replyEnd(b: Buffer): number {
+  const n = b.length;
+  let o = 0;
+  let remaining = 1;
+  while (remaining > 0) {
+    if (o >= n) return -1;
+    const t = b[o++]!;
+    remaining -= 1;
+    if (t === 36 /* $ */ || t === 42 /* * */) {
+      let neg = false;
+      if (b[o] === 45) {
+        neg = true;
+        o++;
+      }
+      let len = 0;
+      for (;;) {
+        if (o >= n) return -1;
+        const c = b[o]!;
+        if (c === CR) break;
+        len = len * 10 + (c - 48);
+        o++;
+      }
+      o += 2; // CRLF
+      if (neg) continue; // null bulk or null array
+      if (t === 36) o += len + 2;
+      else remaining += len;
+    } else {
+      // + - : a line up to CRLF
+      while (o < n && b[o] !== CR) o++;
+      if (o >= n) return -1;
+      o += 2;
+    }
+  }
+  return o <= n ? o : -1;
+}
+
 /**
  * Field names seen in replies, interned: a stream repeats the same few names in every entry, so
  * matching them by a byte compare saves a string allocation and a UTF-8 decode per field. Bounded:
@@ -217,16 +269,17 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
   const n = c.int();
   const out = new Array<RawEntry>(Math.max(0, n));
   const b = c.b;
-  // Replies are almost always ASCII (ids, JSON with escaped non-ASCII is not guaranteed, but common):
-  // then one latin1 decode of the whole buffer and a substring per value (V8 shares the characters)
-  // replaces a UTF-8 decode per value. Any byte ≥ 0x80 falls back to decoding each value as UTF-8.
-  const text = isAscii(b) ? b.toString('latin1') : undefined;
+  // Replies are mostly ASCII: then each value is copied as latin1 (a plain copy) instead of decoded
+  // as UTF-8 through Buffer#toString's dispatch. (Substrings of one decoded reply would be cheaper
+  // still, but every kept value would keep the whole reply alive: a handler that buffers events would
+  // hold ~30 KB per event.)
+  const decode = isAscii(b) ? latin1Slice : utf8Slice;
   for (let e = 0; e < n; e++) {
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry');
     c.int();
     if (c.type() !== 36) throw new Error('malformed XREADGROUP entry id');
     const idLen = c.bulk();
-    const id = text !== undefined ? text.substring(c.o, c.o + idLen) : b.toString('latin1', c.o, c.o + idLen);
+    const id = latin1Slice(b, c.o, c.o + idLen);
     c.o += idLen + 2;
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry fields');
     const nf = c.int();
@@ -238,7 +291,7 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
     for (let i = 0; i < nf; i++) {
       if (c.type() !== 36) throw new Error('malformed XREADGROUP field');
       const len = c.bulk();
-      fields[i] = (i & 1) === 0 ? names.decode(b, c.o, len, i >> 1) : text !== undefined ? text.substring(c.o, c.o + len) : b.toString('utf8', c.o, c.o + len);
+      fields[i] = (i & 1) === 0 ? names.decode(b, c.o, len, i >> 1) : decode(b, c.o, c.o + len);
       c.o += len + 2;
     }
     out[e] = [id, fields];
@@ -414,20 +467,23 @@ export class StreamConsumer {
         if (this.socket) this.drop(this.socket, new Error('unexpected reply on the read connection'));
         return;
       }
-      const c = new Cursor(b);
+      // A reply of a batch often arrives in several chunks: decode it only once it is complete (a
+      // scan without allocations), not once per chunk.
+      const end = replyEnd(b);
+      if (end < 0) {
+        this.pendingBytes = b;
+        return;
+      }
+      const c = new Cursor(end === b.length ? b : b.subarray(0, end));
       let reply: unknown;
       try {
         reply = w.entries ? parseEntries(c, this.names) : parseGeneric(c);
       } catch (err) {
-        if (err === INCOMPLETE) {
-          this.pendingBytes = b;
-          return;
-        }
-        if (this.socket) this.drop(this.socket, err instanceof Error ? err : new Error(String(err)));
+        if (this.socket) this.drop(this.socket, err === INCOMPLETE ? new Error('malformed reply on the read connection') : err instanceof Error ? err : new Error(String(err)));
         return;
       }
       this.waiting.shift();
-      b = b.subarray(c.o);
+      b = b.subarray(end);
       if (reply instanceof RedisReplyError) w.reject(reply);
       else w.resolve(reply);
     }
