@@ -7,8 +7,12 @@ JEST_OUT := .tmp/jest.json
 UNIT_PROJECTS := core worker producer lag-exporter autoscaler chart demo
 
 ##@ Start here
-demo: install build ## Run the whole system locally (own redis-server unless REDIS_URL is set); DEMO_DURATION=seconds
+demo: demo-prerequisites install build ## Run the whole system locally (own redis-server unless REDIS_URL is set); DEMO_DURATION=seconds
 	@bash scripts/demo.sh
+
+# Before anything is installed or built: Node.js recent enough, redis-server on PATH (or REDIS_URL).
+demo-prerequisites:
+	@bash scripts/demo.sh --check
 
 test: install build tools ## Build, then every test suite (the reliability suite last, alone); prints "jest: N passed, N failed"
 	@mkdir -p .tmp && rm -f $(JEST_OUT) .tmp/jest-reliability.json
@@ -68,4 +72,4 @@ clean: ## Remove build output
 docs: install ## Regenerate the README's configuration tables from the services' option definitions
 	@UPDATE_DOCS=1 $(JEST) --selectProjects core -- services/core/test/readme-config
 
-.PHONY: demo test test-unit docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean
+.PHONY: demo demo-prerequisites test test-unit docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean

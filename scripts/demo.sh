@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo` (after `npm ci` and `tsc -b`): checks the prerequisites with a clear message, then runs
 # the compiled demo (scripts/demo/src/main.ts). See docs/demo.md.
+#   bash scripts/demo.sh --check   only the prerequisites (make runs it before installing anything)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +22,7 @@ or point the demo at a Redis you already run (it uses its own stream name and de
 MSG
   exit 1
 fi
+[ "${1:-}" = --check ] && exit 0
 
 missing=()
 for f in scripts/demo/dist/main.js services/producer/dist/main.js services/worker/dist/main.js services/lag-exporter/dist/main.js services/autoscaler/dist/main.js; do

@@ -2,9 +2,9 @@
  * Helpers of the demo tests: run `make demo` in its own process group, find leftover processes by
  * the run marker every process the demo starts carries (DEMO_RUN_ID in its environment).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -47,11 +47,14 @@ export interface DemoRun {
   killGroup(): void;
 }
 
-/** Starts `make demo` (in its own process group, like a shell job) with the demo variables given. */
-export function startDemo(env: Record<string, string>): DemoRun {
+/**
+ * Starts `make demo` (in its own process group, like a shell job) with the demo variables given, in
+ * `cwd` (default this checkout).
+ */
+export function startDemo(env: Record<string, string>, cwd = REPO_ROOT): DemoRun {
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'REDIS_URL' && !k.startsWith('DEMO_') && k !== 'MAKEFLAGS' && k !== 'MFLAGS') base[k] = v;
-  const proc = spawn('make', ['--no-print-directory', 'demo'], { cwd: REPO_ROOT, env: { ...base, DEMO_VIEW: 'plain', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('make', ['--no-print-directory', 'demo'], { cwd, env: { ...base, DEMO_VIEW: 'plain', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (c: Buffer): void => {
@@ -121,4 +124,24 @@ export function killRunId(runId: string): void {
       /* gone */
     }
   }
+}
+
+/**
+ * A fresh copy of this checkout in `dir`, as `git clone` would give it: every file git tracks or
+ * would add (untracked, not ignored), as it is in the working tree; nothing ignored (no
+ * node_modules, no dist, no .tools, no demo-report). Returns the number of files copied.
+ */
+export function freshCheckout(dir: string): number {
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    .split('\0')
+    .filter(Boolean);
+  let n = 0;
+  for (const f of new Set(files)) {
+    const from = join(REPO_ROOT, f);
+    if (!existsSync(from)) continue; // deleted in the working tree
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    cpSync(from, join(dir, f), { preserveTimestamps: true });
+    n += 1;
+  }
+  return n;
 }

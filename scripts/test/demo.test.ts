@@ -1,27 +1,38 @@
 /**
- * `make demo` end to end (issue 8, must-show 1, 2 and 4): a 20 s run with its own redis-server, real
- * services and real worker processes; then the report, the counts and the process table are checked.
+ * `make demo` end to end from a fresh checkout (issue 8, must-show 1, 2 and 4; `make test` runs it, so
+ * CI does): this checkout's files are copied into a temporary directory as `git clone` gives them
+ * (tracked and new files, nothing ignored: no node_modules, no dist), and `DEMO_DURATION=20 make demo`
+ * runs there: it must install (`npm ci`) and build by itself, start its own redis-server, real
+ * services and real worker processes, and write `demo-report/` in that directory. Then the report,
+ * the counts and the process table are checked.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Summary } from '../demo/src/summary';
-import { alive, killRunId, processesWithRunId, startDemo, within } from './demo-support';
+import { alive, freshCheckout, killRunId, processesWithRunId, startDemo, within } from './demo-support';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-describe('make demo (DEMO_DURATION=20)', () => {
+describe('make demo (DEMO_DURATION=20) from a fresh checkout in a temporary directory', () => {
   const runId = `smoke${randomBytes(4).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'sw-demo-report-'));
+  const checkout = mkdtempSync(join(tmpdir(), 'sw-demo-checkout-'));
+  const dir = join(checkout, 'demo-report');
+  let files = 0;
   let code: number | null = null;
   let output = '';
   let summary: Summary;
 
   beforeAll(async () => {
-    const run = startDemo({ DEMO_DURATION: '20', DEMO_REPORT_DIR: dir, DEMO_RUN_ID: runId });
+    files = freshCheckout(checkout);
+    expect(existsSync(join(checkout, 'node_modules'))).toBe(false);
+    expect(existsSync(join(checkout, 'services', 'worker', 'dist'))).toBe(false);
+    // npm ci from the local npm cache when it holds the packages (fast, and offline-safe); the
+    // registry otherwise.
+    const run = startDemo({ DEMO_DURATION: '20', DEMO_RUN_ID: runId, npm_config_prefer_offline: 'true' }, checkout);
     try {
-      ({ code } = await within(run.exited, 280_000, 'make demo to exit'));
+      ({ code } = await within(run.exited, 560_000, 'make demo to exit'));
     } finally {
       output = run.output();
       run.killGroup();
@@ -29,20 +40,26 @@ describe('make demo (DEMO_DURATION=20)', () => {
     const file = join(dir, 'summary.json');
     if (!existsSync(file)) throw new Error(`no summary.json; make demo exited ${code}; output:\n${output.slice(-4000)}`);
     summary = JSON.parse(readFileSync(file, 'utf8')) as Summary;
-  }, 300_000);
+  }, 600_000);
 
   afterAll(() => {
     killRunId(runId);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(checkout, { recursive: true, force: true });
   });
 
-  it('exits 0 after a completed run whose checks all pass', () => {
+  it('installs and builds what is missing without being asked, then exits 0 after a completed run whose checks all pass', () => {
+    expect(files).toBeGreaterThan(100);
     if (code !== 0) throw new Error(`exit code ${code}; output:\n${output.slice(-4000)}`);
+    expect(existsSync(join(checkout, 'node_modules', '.package-lock.json'))).toBe(true); // npm ci ran
+    for (const svc of ['producer', 'worker', 'lag-exporter', 'autoscaler']) expect(existsSync(join(checkout, 'services', svc, 'dist', 'main.js'))).toBe(true);
+    expect(existsSync(join(checkout, 'scripts', 'demo', 'dist', 'main.js'))).toBe(true);
     expect(summary.outcome).toBe('completed');
     expect(summary.checks.filter((c) => !c.ok)).toEqual([]);
+    // The summary printed at the end says where the report is.
+    expect(output).toMatch(/report: demo-report\/index\.html\s+chart: demo-report\/chart\.png/);
   });
 
-  it('writes index.html (with the inline chart) and chart.png', () => {
+  it('writes demo-report/index.html (with the inline chart) and demo-report/chart.png in the checkout', () => {
     const html = readFileSync(join(dir, 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('lost');
@@ -72,8 +89,9 @@ describe('make demo (DEMO_DURATION=20)', () => {
     expect(summary.replicas.atEnd).toBe(min);
   });
 
-  it('leaves no process behind (every pid it started is gone; nothing carries its run id)', () => {
+  it('leaves no process behind (every pid it started is gone, its redis-server too; nothing carries its run id)', () => {
     expect(summary.processes.started.length).toBeGreaterThanOrEqual(5); // redis-server, 3 services, ≥ 2 workers
+    expect(summary.processes.started.filter((p) => p.name === 'redis-server')).toHaveLength(1);
     expect(summary.processes.started.filter((p) => p.name === 'worker').length).toBeGreaterThan(1);
     expect(summary.processes.orphans).toEqual([]);
     expect(summary.processes.started.filter((p) => alive(p.pid))).toEqual([]);

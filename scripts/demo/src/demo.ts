@@ -1,11 +1,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Redis from 'ioredis';
-import { closeRedis, createRedis, deadLetterKey, freePort, redactUrl } from '@stream-workers/core';
+import { LocalRedis, closeRedis, createRedis, deadLetterKey, freePort, redactUrl } from '@stream-workers/core';
 import { ChildService, type ChildStopResult } from './child-service';
-import { EmbeddedRedis } from './embedded-redis';
 import { ledgerKey } from './handler';
 import { LiveView } from './live-view';
+import { processesInGroups } from './process-table';
 import type { LoadDriver } from './load-driver';
 import { readLedger, readRedisStats } from './redis-stats';
 import type { Sample } from './sample';
@@ -68,7 +68,7 @@ export class Demo {
   private failure: string | undefined;
   private readonly children: ChildService[] = [];
   private readonly started: ProcessRecord[] = [];
-  private embedded: EmbeddedRedis | undefined;
+  private embedded: LocalRedis | undefined;
   private redis: Redis | undefined;
   private readonly view: LiveView;
   private readonly stream: string;
@@ -107,7 +107,7 @@ export class Demo {
   /** Second Ctrl-C: SIGKILL every process group the demo started, now. */
   forceKill(): void {
     for (const c of this.children) c.killGroup('SIGKILL');
-    this.embedded?.child.killGroup('SIGKILL');
+    this.embedded?.killGroup('SIGKILL');
   }
 
   private fail(reason: string): void {
@@ -184,8 +184,12 @@ export class Demo {
       let redisUrl = this.opts.redisUrl;
       if (!redisUrl) {
         this.view.message('starting a private redis-server…');
-        this.embedded = await EmbeddedRedis.start({ logFile: join(this.logDir, 'redis.log'), env: this.env({}) });
-        if (this.embedded.child.pid !== undefined) this.started.push({ name: 'redis-server', pid: this.embedded.child.pid });
+        // Its own process group: a Ctrl-C in the terminal does not stop it before the workers have
+        // handed back what they hold; the demo stops it last.
+        this.embedded = await LocalRedis.start({ args: ['--appendonly', 'no'], logFile: join(this.logDir, 'redis.log'), env: this.env({}), detached: true }).catch((err: unknown) => {
+          throw new StartupError(`the private redis-server could not start: ${err instanceof Error ? err.message : String(err)}`);
+        });
+        if (this.embedded.pid !== undefined) this.started.push({ name: 'redis-server', pid: this.embedded.pid });
         redisUrl = this.embedded.url;
       }
       this.redis = createRedis({ url: redisUrl, role: 'command', name: 'demo' });
@@ -302,7 +306,7 @@ export class Demo {
     const out = this.opts.out ?? process.stdout;
     const say = (s: string): void => void out.write(`${s}\n`);
     say(this.interrupted ? 'stopping the services…' : 'stopping the services (the autoscaler stops its workers)…');
-    const stops: Array<[ChildService, ChildStopResult]> = [];
+    const stops: Array<[{ name: string }, Pick<ChildStopResult, 'killed' | 'orphans'>]> = [];
     const byName = (n: string) => this.children.find((c) => c.name === n);
     for (const [name, timeoutMs] of [
       ['autoscaler', this.scenario.tuning.shutdownGraceMs + 5000],
@@ -318,10 +322,18 @@ export class Demo {
     if (this.opts.redisUrl && this.redis && !this.opts.keepKeys) await this.deleteKeys().catch(() => undefined);
     if (this.redis) await closeRedis(this.redis);
     if (this.embedded) {
-      const r = this.embedded.child;
-      await this.embedded.stop();
-      const st = await r.stop(0);
-      stops.push([r, st]);
+      const pid = this.embedded.pid;
+      const killed = await this.embedded.stop({ signal: 'SIGTERM', graceMs: 5000 });
+      // Anything left in its process group is an orphan: reported and killed.
+      const orphans = pid === undefined ? [] : processesInGroups([pid]);
+      for (const o of orphans) {
+        try {
+          process.kill(o.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      stops.push([{ name: 'redis' }, { killed, orphans }]);
     }
 
     const orphans: ProcessRecord[] = stops.flatMap(([c, r]) => r.orphans.map((p) => ({ name: `${c.name} group: ${p.command.slice(0, 80)}`, pid: p.pid })));

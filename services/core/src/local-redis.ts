@@ -1,10 +1,11 @@
 /**
  * A local redis-server child process: its own free port, its own data dir, stopped after. Used by
- * `make demo` (the embedded default when REDIS_URL is unset), the benchmarks, and the tests that kill,
- * restart or reconfigure Redis (never the shared one).
+ * `make demo` (the embedded default when REDIS_URL is unset: detached, with a log file and the demo's
+ * environment), the benchmarks, and the tests that kill, restart or reconfigure Redis (never the
+ * shared one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -32,8 +33,31 @@ export interface LocalRedisOptions {
   port?: number;
   /** The server binary; default `redis-server` from PATH. */
   binary?: string;
+  /** The complete environment of the server process; default this process's environment. */
+  env?: Record<string, string>;
+  /** File that receives the server's stdout and stderr (appended); default discarded. */
+  logFile?: string;
+  /**
+   * Run the server in its own process group (default false), so that a Ctrl-C in a terminal reaches
+   * only its parent, which then stops it last (`make demo`); {@link killGroup} reaches the group.
+   */
+  detached?: boolean;
+  /** How long the server may take to answer (and load its AOF), in ms; default 10000. */
+  startTimeoutMs?: number;
 }
 
+/** Options of {@link LocalRedis.stop}. */
+export interface LocalRedisStopOptions {
+  /** Signal sent first; default SIGKILL (a crash: the tests' default). */
+  signal?: NodeJS.Signals;
+  /** With another signal than SIGKILL: SIGKILL after this many ms; default 5000. */
+  graceMs?: number;
+}
+
+/**
+ * A private redis-server child process on 127.0.0.1: its own free port and data dir, no RDB snapshots,
+ * `noeviction` (DESIGN.md), stopped (and its dir removed) by {@link stop}.
+ */
 export class LocalRedis {
   private proc: ChildProcess | undefined;
   private constructor(
@@ -41,6 +65,7 @@ export class LocalRedis {
     readonly dir: string,
     private readonly args: string[],
     private readonly binary: string,
+    private readonly opts: LocalRedisOptions,
   ) {}
 
   /** Process id of the server, while it runs. */
@@ -54,20 +79,44 @@ export class LocalRedis {
 
   static async start(opts: LocalRedisOptions = {}): Promise<LocalRedis> {
     const port = opts.port ?? (await freePort());
+    const ownDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sw-redis-'));
-    const r = new LocalRedis(port, dir, opts.args ?? [], opts.binary ?? 'redis-server');
-    await r.startProcess();
+    const r = new LocalRedis(port, dir, opts.args ?? [], opts.binary ?? 'redis-server', opts);
+    try {
+      await r.startProcess();
+    } catch (err) {
+      await r.stopProcess('SIGKILL');
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return r;
   }
 
-  /** (Re)starts the server process on the same port and dir. */
+  /** (Re)starts the server process on the same port and dir; rejects naming the binary (and the log file) when it cannot start. */
   async startProcess(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--maxmemory-policy', 'noeviction', ...this.args];
-    this.proc = spawn(this.binary, args, { stdio: 'ignore' });
-    const failed = new Promise<never>((_, reject) => this.proc!.once('error', (e) => reject(new Error(`cannot start ${this.binary}: ${e.message}`))));
-    failed.catch(() => undefined);
-    const deadline = Date.now() + 10_000;
+    const fd = this.opts.logFile ? openSync(this.opts.logFile, 'a') : undefined;
+    let proc: ChildProcess;
+    try {
+      proc = spawn(this.binary, args, {
+        stdio: fd === undefined ? 'ignore' : ['ignore', fd, fd],
+        detached: this.opts.detached ?? false,
+        ...(this.opts.env ? { env: this.opts.env } : {}),
+      });
+    } finally {
+      if (fd !== undefined) closeSync(fd); // the child holds its own copy
+    }
+    this.proc = proc;
+    let spawnError: Error | undefined;
+    proc.once('error', (e) => (spawnError = e));
+    const seeLog = this.opts.logFile ? `; see ${this.opts.logFile}` : '';
+    const timeoutMs = this.opts.startTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (spawnError) throw new Error(`cannot start ${this.binary}: ${spawnError.message}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`${this.binary} exited with ${proc.exitCode !== null ? `code ${proc.exitCode}` : proc.signalCode} on port ${this.port}${seeLog}`);
+      }
       const c = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       c.on('error', () => undefined);
       try {
@@ -82,27 +131,56 @@ export class LocalRedis {
         /* not up yet */
       }
       c.disconnect();
-      if (this.proc.exitCode !== null) throw new Error(`${this.binary} exited with code ${this.proc.exitCode} on port ${this.port}`);
-      if (Date.now() > deadline) throw new Error(`${this.binary} on port ${this.port} did not start within 10 s`);
+      if (Date.now() > deadline) throw new Error(`${this.binary} on port ${this.port} did not start within ${timeoutMs} ms${seeLog}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  /** SIGKILL (crash) or SIGTERM (clean stop); resolves when the process is gone. */
-  async stopProcess(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  /**
+   * Sends `signal` (SIGKILL: a crash; SIGTERM: a clean stop) and resolves when the process is gone;
+   * with `killAfterMs`, SIGKILL follows when it has not exited by then. Resolves true when that
+   * SIGKILL was needed.
+   */
+  async stopProcess(signal: NodeJS.Signals = 'SIGTERM', killAfterMs?: number): Promise<boolean> {
     const p = this.proc;
     this.proc = undefined;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
+    if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return false;
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let killed = false;
+      p.once('exit', () => {
+        clearTimeout(timer);
+        resolve(killed);
+      });
       p.kill(signal);
+      if (killAfterMs !== undefined && signal !== 'SIGKILL') {
+        timer = setTimeout(() => {
+          killed = true;
+          p.kill('SIGKILL');
+        }, killAfterMs);
+      }
     });
   }
 
-  /** Stops the server and removes its data dir. */
-  async stop(): Promise<void> {
-    await this.stopProcess('SIGKILL');
+  /** Sends `signal` to the server's process group (`detached` servers; a backstop such as a second Ctrl-C). */
+  killGroup(signal: NodeJS.Signals): void {
+    const pid = this.proc?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(this.opts.detached ? -pid : pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
+
+  /**
+   * Stops the server (default SIGKILL; see {@link LocalRedisStopOptions}) and removes its data dir.
+   * Idempotent. Resolves true when a graceful stop ran out of time and SIGKILL followed.
+   */
+  async stop(opts: LocalRedisStopOptions = {}): Promise<boolean> {
+    const signal = opts.signal ?? 'SIGKILL';
+    const killed = await this.stopProcess(signal, signal === 'SIGKILL' ? undefined : (opts.graceMs ?? 5000));
     rmSync(this.dir, { recursive: true, force: true });
+    return killed;
   }
 }
-

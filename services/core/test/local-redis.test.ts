@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { LocalRedis } from '../src/local-redis';
 import { createRedis, waitForReady } from '../src/redis';
@@ -18,8 +21,65 @@ describe('LocalRedis (a private redis-server child process)', () => {
     await r.stop();
   });
 
-  test('a missing binary is reported by name', async () => {
+  test('a missing binary is reported by name, at once (not after the start timeout)', async () => {
+    const t0 = Date.now();
     await expect(LocalRedis.start({ binary: '/nonexistent/redis-server' })).rejects.toThrow(/nonexistent\/redis-server/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test('a server that exits at start-up is reported with its log file, and its temp dir is removed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-lr-test-'));
+    try {
+      const logFile = join(dir, 'redis.log');
+      const err = (await LocalRedis.start({ args: ['--no-such-option', 'x'], logFile }).catch((e: unknown) => e)) as Error;
+      expect(err.message).toMatch(new RegExp(`exited with code \\d+ on port \\d+; see ${logFile.replace(/[.]/g, '\\.')}`));
+      expect(readFileSync(logFile, 'utf8')).toMatch(/no-such-option/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('detached with its own environment and log file (make demo): own process group, SIGTERM stop removes the dir', async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'sw-lr-test-'));
+    // redis-server overwrites its environ area (process title), so a wrapper records the environment it got.
+    const wrapper = join(logDir, 'redis-server-wrapper.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nenv > '${join(logDir, 'env.txt')}'\nexec redis-server "$@"\n`, { mode: 0o755 });
+    let r: LocalRedis | undefined;
+    try {
+      const logFile = join(logDir, 'redis.log');
+      r = await LocalRedis.start({ binary: wrapper, args: ['--appendonly', 'no'], env: { PATH: process.env.PATH ?? '', LR_TEST_MARK: 'yes' }, logFile, detached: true });
+      const pid = r.pid!;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      expect(pgid).toBe(pid); // leader of its own group: a terminal's Ctrl-C to our group does not reach it
+      const env = readFileSync(join(logDir, 'env.txt'), 'utf8').split('\n');
+      expect(env).toContain('LR_TEST_MARK=yes');
+      expect(env.filter((l) => l.startsWith('HOME='))).toEqual([]); // nothing inherited beyond what was given
+      expect(existsSync(r.dir)).toBe(true);
+      const killed = await r.stop({ signal: 'SIGTERM', graceMs: 5000 });
+      expect(killed).toBe(false); // it stopped on SIGTERM
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+      expect(existsSync(r.dir)).toBe(false);
+      expect(readFileSync(logFile, 'utf8')).toMatch(/Ready to accept connections/);
+      expect(await r.stop()).toBe(false); // idempotent
+    } finally {
+      await r?.stop();
+      rmSync(logDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a graceful stop that runs out of time ends with SIGKILL (SIGSTOPped server)', async () => {
+    const r = await LocalRedis.start({ args: ['--appendonly', 'no'], detached: true });
+    const pid = r.pid!;
+    try {
+      process.kill(pid, 'SIGSTOP'); // SIGTERM stays pending while it is stopped
+      const t0 = Date.now();
+      expect(await r.stop({ signal: 'SIGTERM', graceMs: 300 })).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+    } finally {
+      await r.stop();
+    }
   });
 });
 
