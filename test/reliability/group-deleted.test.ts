@@ -15,10 +15,9 @@
  * whole stream is delivered again: the documented meaning of GROUP_START_ID).
  */
 import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { waitFor, type ServiceProcess } from '../../test-support/process';
 import { counts, groupState, waitDrained, workerPort } from '../../services/worker/test/support';
-import { Fleet, attemptsBetween, commandStats, eventFields, idsInStream, sleep, workerEnv, type CommandStat } from './support';
+import { attemptsBetween, commandStats, eventFields, idsInStream, privateRedisScenario, sleep, workerEnv, type CommandStat } from './support';
 
 jest.setTimeout(240_000);
 
@@ -36,22 +35,8 @@ const LOAD_BOUND_PER_S = 300;
 /** Warn/error lines per worker in one episode: one per state change, not one per attempt. */
 const WARN_BOUND = 5;
 
-let server: PrivateRedis;
-let redis: Redis;
-const fleet = new Fleet();
-/** Stops what the test started (the load loop) also when it fails half-way. */
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await fleet.killAll();
-  redis.disconnect();
-  await server.stop();
-});
+/** cleanups: stop what the test started (the load loop) also when it fails half-way. */
+const scenario = privateRedisScenario();
 
 interface Snap {
   at: number;
@@ -60,6 +45,7 @@ interface Snap {
 }
 
 test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loop, a handful of log lines, every event added after the trim and the recreation processed', async () => {
+  const { server, redis, fleet, cleanups } = scenario;
   const workers: ServiceProcess[] = [];
   for (let i = 0; i < WORKERS; i++) {
     workers.push(fleet.start({ ...workerEnv(server.url, STREAM, { CLAIM_IDLE_MS: '5000', RECORD_WORK_MS: '1', CONCURRENCY: '20', BATCH_SIZE: '50' }), CONSUMER: `gone-${i}` }));

@@ -5,10 +5,9 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { waitFor } from '../../test-support/process';
 import { counts, fill, waitDrained, workerPort, metricValue } from '../../services/worker/test/support';
-import { Fleet, sleep, workerEnv } from './support';
+import { privateRedisScenario, sleep, workerEnv } from './support';
 
 jest.setTimeout(240_000);
 
@@ -58,21 +57,14 @@ class CuttableProxy {
   }
 }
 
-let server: PrivateRedis;
 let proxy: CuttableProxy;
-const fleet = new Fleet();
-
+const scenario = privateRedisScenario({ client: false, teardown: () => proxy.close() });
 beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
-  proxy = await CuttableProxy.start(server.port);
-});
-afterAll(async () => {
-  await fleet.killAll();
-  await proxy.close();
-  await server.stop();
+  proxy = await CuttableProxy.start(scenario.server.port);
 });
 
 test('10 s network cut: no worker wedged, processing resumes after the cut, 0 lost', async () => {
+  const { server, fleet } = scenario;
   const stream = 'cut';
   const redis = new Redis(server.url); // the test talks to Redis directly, not through the proxy
   try {

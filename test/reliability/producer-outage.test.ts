@@ -7,9 +7,8 @@
  * answered 2xx is in the stream afterwards.
  */
 import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { startService, waitFor, type ServiceProcess } from '../../test-support/process';
-import { idsInStream, sleep, tally, warnLines } from './support';
+import { idsInStream, privateRedisScenario, sleep, tally, warnLines } from './support';
 
 jest.setTimeout(180_000);
 
@@ -27,24 +26,21 @@ interface Answer {
   answeredIn: Phase;
 }
 
-let server: PrivateRedis;
 let producer: ServiceProcess | undefined;
-/** Stops what the test started (the client loops) also when it fails half-way. */
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-});
-afterAll(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  if (producer) {
-    producer.kill('SIGKILL');
-    await producer.exited;
-  }
-  await server.stop();
+/** cleanups: stop what the test started (the client loops) also when it fails half-way. */
+const scenario = privateRedisScenario({
+  args: ['--appendonly', 'yes', '--appendfsync', 'always'],
+  client: false,
+  teardown: async () => {
+    if (producer) {
+      producer.kill('SIGKILL');
+      await producer.exited;
+    }
+  },
 });
 
 test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and /readyz 503 during the outage, 202 and /readyz 200 again from the same process after the restart, every 2xx event in the stream', async () => {
+  const { server, cleanups } = scenario;
   producer = startService('producer', { REDIS_URL: server.url, PORT: '0', STREAMS: STREAM, PUBLISH_TIMEOUT_MS: '1000', LOG_LEVEL: 'info' });
   const svc = producer;
   const port = Number((await svc.waitForLog((l) => l.msg === 'producer started')).port);

@@ -4,24 +4,15 @@
  * reconnect by themselves and process everything: 0 lost.
  */
 import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { counts, waitDrained } from '../../services/worker/test/support';
-import { Fleet, eventFields, idsInStream, sleep, workerEnv } from './support';
+import { eventFields, idsInStream, privateRedisScenario, sleep, workerEnv } from './support';
 
 jest.setTimeout(240_000);
 
-let server: PrivateRedis;
-const fleet = new Fleet();
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-});
-afterAll(async () => {
-  await fleet.killAll();
-  await server.stop();
-});
+const scenario = privateRedisScenario({ args: ['--appendonly', 'yes', '--appendfsync', 'always'], client: false });
 
 test('Redis SIGKILL + restart (AOF always): acknowledged XADDs survive, workers reconnect by themselves, 0 lost', async () => {
+  const { server, fleet } = scenario;
   const stream = 'crash';
   const workers = [0, 1].map((i) => fleet.start({ ...workerEnv(server.url, stream, { CLAIM_IDLE_MS: '3000', RECORD_WORK_MS: '1', CONSUMER: `crash-${i}` }), CONSUMER: `crash-${i}` }));
   await Promise.all(workers.map((w) => w.waitForLog((l) => l.msg === 'worker started')));

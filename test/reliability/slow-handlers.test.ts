@@ -10,11 +10,9 @@
  *      duplicates: the test shows they happen, counts them (≤ what the frozen worker held, and only
  *      among the entries it held) and shows that nothing is lost.
  */
-import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { waitFor, type ServiceProcess } from '../../test-support/process';
 import { counts, fill, metricValue, waitDrained, workerPort } from '../../services/worker/test/support';
-import { Fleet, pendingByConsumer, sleep, workerEnv } from './support';
+import { pendingByConsumer, privateRedisScenario, sleep, workerEnv } from './support';
 
 jest.setTimeout(300_000);
 
@@ -23,22 +21,11 @@ const MIN_MS = 2 * CLAIM_IDLE_MS;
 const MAX_MS = 4 * CLAIM_IDLE_MS;
 const slowData = (): { ms: number } => ({ ms: MIN_MS + Math.floor(Math.random() * (MAX_MS - MIN_MS + 1)) });
 
-let server: PrivateRedis;
-let redis: Redis;
-const fleet = new Fleet();
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
-  redis = new Redis(server.url);
-});
+const scenario = privateRedisScenario();
 // Each test's workers go when it ends, passed or failed (a frozen one is continued first).
 afterEach(async () => {
-  for (const w of fleet.all) w.kill('SIGCONT');
-  await fleet.killAll();
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
+  for (const w of scenario.fleet.all) w.kill('SIGCONT');
+  await scenario.fleet.killAll();
 });
 
 /** A worker metric's value on each of the given ops ports (0 when the sample is absent). */
@@ -47,6 +34,7 @@ async function metricPerWorker(ports: number[], name: string, labels = ''): Prom
 }
 
 test('1,000 real handlers of 2–4 s with CLAIM_IDLE_MS=1000 on 4 workers: every event started exactly once, nothing reclaimed, 0 lost', async () => {
+  const { server, redis, fleet } = scenario;
   const stream = 'slow';
   const events = 1000;
   const ids = await fill(redis, stream, events, () => 'slow', () => slowData());
@@ -102,6 +90,7 @@ test('1,000 real handlers of 2–4 s with CLAIM_IDLE_MS=1000 on 4 workers: every
 });
 
 test('documented limit: a worker frozen (SIGSTOP) past CLAIM_IDLE_MS loses its entries to the others, runs them again after SIGCONT: duplicates happen, only among what it held, 0 lost', async () => {
+  const { server, redis, fleet } = scenario;
   const stream = 'frozen';
   const events = 400;
   const ids = await fill(redis, stream, events, () => 'slow', () => slowData());

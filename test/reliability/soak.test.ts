@@ -9,10 +9,9 @@
  * and the workers' `stream_workers_events_processed_total{outcome="ok"}` adds up to at least the count.
  */
 import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { buildEvent, toFields } from '../../services/core/src';
 import { groupState, metricValue, waitDrained, workerPort } from '../../services/worker/test/support';
-import { Fleet, redisUsedMemory, rssKb, sleep } from './support';
+import { privateRedisScenario, redisUsedMemory, rssKb, sleep } from './support';
 
 const EVENTS = Number(process.env.RELIABILITY_SOAK_EVENTS ?? 1_000_000);
 /** Appends per second: well under what 3 workers drain on 2 cores (~30,000/s measured), so the trim never overtakes them. */
@@ -28,22 +27,8 @@ const RSS_SLACK_KB = 24 * 1024;
 // Appending takes EVENTS / RATE seconds (80 s at the default); draining and start-up add little.
 jest.setTimeout(Math.max(300_000, Math.ceil((EVENTS / RATE) * 1000 * 2) + 120_000));
 
-let server: PrivateRedis;
-let redis: Redis;
-const fleet = new Fleet();
-/** Stops what the test started (the sampler) also when it fails half-way. */
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await fleet.killAll();
-  redis.disconnect();
-  await server.stop();
-});
+/** cleanups: stop what the test started (the sampler) also when it fails half-way. */
+const scenario = privateRedisScenario();
 
 interface Sample {
   t: number;
@@ -63,6 +48,7 @@ const thirds = (xs: number[]): [number[], number[], number[]] => {
 const max = (xs: number[]): number => xs.reduce((a, b) => Math.max(a, b), -Infinity);
 
 test(`soak: ${EVENTS.toLocaleString('en-US')} events at ${RATE}/s with MAXLEN ~ ${MAXLEN} through 3 real workers (simulated handler): Redis memory and worker RSS flatten, consumers stable, lag 0, pending 0, every event processed`, async () => {
+  const { server, redis, fleet, cleanups } = scenario;
   expect(Number.isInteger(EVENTS) && EVENTS > 0).toBe(true);
   const stream = 'soak';
   const env = { REDIS_URL: server.url, STREAM: stream, GROUP: 'workers', SIM_WORK_MS: '0', BLOCK_MS: '500', CLAIM_IDLE_MS: '30000' };

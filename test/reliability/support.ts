@@ -7,6 +7,7 @@ import Redis from 'ioredis';
 import { buildEvent, toFields } from '../../services/core/src';
 import { RECORDING_HANDLER, startWorker } from '../../services/worker/test/support';
 import type { ServiceProcess } from '../../test-support/process';
+import { PrivateRedis } from '../../test-support/redis';
 
 export { RECORDING_HANDLER };
 
@@ -34,6 +35,64 @@ export class Fleet {
       await w.exited;
     }
   }
+}
+
+/** Options of {@link privateRedisScenario}. */
+export interface PrivateRedisScenarioOptions {
+  /** Extra `redis-server` arguments; default `['--appendonly', 'no']`. */
+  args?: string[];
+  /** Open a client connection (`redis`) in beforeAll; default true. */
+  client?: boolean;
+  /** Extra teardown in afterAll, after the workers are killed and before Redis stops (a proxy, a producer process). */
+  teardown?: () => Promise<void>;
+}
+
+/** What a scenario file shares: its private redis-server, a client on it, its workers and its cleanups. */
+export interface PrivateRedisScenario {
+  /** The scenario's private redis-server (started in beforeAll). */
+  readonly server: PrivateRedis;
+  /** A client connection to it (opened in beforeAll; only with `client` true). */
+  readonly redis: Redis;
+  /** The worker processes the scenario starts; SIGKILLed in afterAll. */
+  readonly fleet: Fleet;
+  /** Stops what a test started (load loops, samplers) also when it fails half-way; run first in afterAll. */
+  readonly cleanups: Array<() => Promise<void>>;
+}
+
+/**
+ * The set-up every reliability scenario file shares, as jest hooks: beforeAll starts a private
+ * redis-server (never the shared one) and, unless `client` is false, a client on it; afterAll runs
+ * the cleanups, SIGKILLs the fleet's workers, runs `teardown`, closes the client and stops the server
+ * (removing its data dir). Call it at the top level of a test file; read the fields inside tests.
+ */
+export function privateRedisScenario(opts: PrivateRedisScenarioOptions = {}): PrivateRedisScenario {
+  let server: PrivateRedis | undefined;
+  let redis: Redis | undefined;
+  const fleet = new Fleet();
+  const cleanups: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    server = await PrivateRedis.start({ args: opts.args ?? ['--appendonly', 'no'] });
+    if (opts.client ?? true) redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    for (const c of cleanups.splice(0)) await c();
+    await fleet.killAll();
+    await opts.teardown?.();
+    redis?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get server(): PrivateRedis {
+      if (!server) throw new Error('the private redis-server starts in beforeAll: read `server` inside a test');
+      return server;
+    },
+    get redis(): Redis {
+      if (!redis) throw new Error(opts.client === false ? 'this scenario opened no client (client: false)' : 'the client opens in beforeAll: read `redis` inside a test');
+      return redis;
+    },
+    fleet,
+    cleanups,
+  };
 }
 
 /** Builds the fields of one valid envelope with event id `id`. */

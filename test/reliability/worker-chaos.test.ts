@@ -5,12 +5,10 @@
  * (XPENDING per consumer right after each kill), and stale consumers deleted by the autoscaler's
  * janitor only once they are empty.
  */
-import Redis from 'ioredis';
-import { PrivateRedis } from '../../test-support/redis';
 import { createLogger } from '../../services/core/src';
 import { Janitor } from '../../services/autoscaler/src/janitor';
 import { counts, fill, waitDrained } from '../../services/worker/test/support';
-import { Fleet, pendingByConsumer, sleep, workerEnv } from './support';
+import { pendingByConsumer, privateRedisScenario, sleep, workerEnv } from './support';
 
 jest.setTimeout(300_000);
 
@@ -18,21 +16,10 @@ const EVENTS = 100_000;
 const WORKERS = 3;
 const KILLS = 8;
 
-let server: PrivateRedis;
-let redis: Redis;
-const fleet = new Fleet();
-
-beforeAll(async () => {
-  server = await PrivateRedis.start({ args: ['--appendonly', 'no'] });
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  await fleet.killAll();
-  redis.disconnect();
-  await server.stop();
-});
+const scenario = privateRedisScenario();
 
 test('random SIGKILLs of workers: 0 lost, duplicates bounded by what the killed workers held, no consumer with pending entries deleted', async () => {
+  const { server, redis, fleet } = scenario;
   const stream = 'chaos';
   const ids = await fill(redis, stream, EVENTS);
   // CLAIM_IDLE_MS 2 s: a killed worker's entries come back quickly; RECORD_WORK_MS 2: handlers are in flight when the kill lands.
