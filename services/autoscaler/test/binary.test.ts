@@ -37,7 +37,7 @@ describe('autoscaler binary against the Kubernetes API double', () => {
     await deleteKeys(redis, prefix);
   });
 
-  test('a stream without a group (fresh install at 0) activates 0 → 4; SIGTERM releases the Lease and exits 0', async () => {
+  test('a stream without a group (fresh install at 0) activates 0 → 4; drained by a worker it returns to 0 after the cooldown; SIGTERM releases the Lease and exits 0', async () => {
     const stream = `${prefix}:events`;
     for (let i = 0; i < 250; i++) await redis.xadd(stream, '*', 'n', String(i));
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
@@ -51,6 +51,8 @@ describe('autoscaler binary against the Kubernetes API double', () => {
       PORT: '0',
       TARGET_PER_REPLICA: '50', // 250 outstanding → 5, rate-limited to 4 from zero
       POLL_INTERVAL_MS: '200',
+      COOLDOWN_S: '2',
+      SCALE_DOWN_WINDOW_S: '1',
       POD_NAME: 'autoscaler-0',
     });
     try {
@@ -66,12 +68,86 @@ describe('autoscaler binary against the Kubernetes API double', () => {
       expect(metrics).toMatch(/stream_workers_autoscaler_leader 1/);
       expect(metrics).toMatch(/stream_workers_autoscaler_scale_events_total\{direction="up"\} [1-9]/);
       expect(api.leases.get(`${NS}/workers-autoscaler`)!.spec.holderIdentity).toBe('autoscaler-0');
+
+      // A worker creates the group and works the backlog off (read + ack): outstanding 0 in Redis.
+      const drainStart = Date.now();
+      await redis.xgroup('CREATE', stream, 'workers', '0');
+      for (;;) {
+        const res = (await redis.xreadgroup('GROUP', 'workers', 'w-1', 'COUNT', 100, 'STREAMS', stream, '>')) as Array<[string, Array<[string, string[]]>]> | null;
+        const ids = res?.[0]?.[1].map(([id]) => id) ?? [];
+        if (ids.length === 0) break;
+        await redis.xack(stream, 'workers', ...ids);
+      }
+      const down = await proc.waitForLog((l) => typeof l.msg === 'string' && /^scaled down from \d+ to 0 replicas$/.test(l.msg), 30_000);
+      expect(down).toMatchObject({ reason: 'cooldown-elapsed', outstanding: 0, desired: 0 });
+      expect(api.deployment('workers', NS)!.replicas).toBe(0);
+      // Not before the cooldown: 2 s without activity as the decision saw it, and (loosely, on a loaded
+      // machine polls slip) well after the drain began.
+      expect(Number(down.idleS)).toBeGreaterThanOrEqual(2);
+      expect(Date.parse(String(down.time)) - drainStart).toBeGreaterThanOrEqual(1000);
+      const replicasPatched = api.patches().map((p) => (p.body as { spec: { replicas: number } }).spec.replicas);
+      expect(replicasPatched[0]).toBe(4);
+      expect(replicasPatched.at(-1)).toBe(0);
+      expect(replicasPatched.slice(1, -1).every((r) => r >= 1 && r < 4)).toBe(true); // stepped down through the floor of 1, never above 4
     } finally {
       proc.kill('SIGTERM');
     }
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(api.leases.get(`${NS}/workers-autoscaler`)!.spec.holderIdentity).toBeUndefined(); // released for a fast hand-over
+    expect(api.unexpected).toEqual([]);
+  });
+
+  test('two autoscaler processes with one Lease: only the leader patches; when it stops the other takes over and scales', async () => {
+    const stream = `${prefix}:events`;
+    await redis.xgroup('CREATE', stream, 'workers', '$', 'MKSTREAM');
+    for (let i = 0; i < 300; i++) await redis.xadd(stream, '*', 'n', String(i));
+    api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
+    const start = (name: string) =>
+      startService('autoscaler', {
+        KUBECONFIG: writeKubeconfig(dir, api.url, name, NS), // the API double records the caller by its token
+        NAMESPACE: NS,
+        TARGET_NAME: 'workers',
+        STREAM: stream,
+        GROUP: 'workers',
+        REDIS_URL: SHARED_REDIS_URL,
+        PORT: '0',
+        TARGET_PER_REPLICA: '100',
+        POLL_INTERVAL_MS: '200',
+        LEASE_DURATION_S: '4',
+        POD_NAME: name,
+        JANITOR_INTERVAL_MS: '0',
+      });
+    const procs = { 'autoscaler-a': start('autoscaler-a'), 'autoscaler-b': start('autoscaler-b') };
+    try {
+      await Promise.all(Object.values(procs).map((p) => p.waitForLog((l) => l.msg === 'autoscaler started', 30_000)));
+      await waitFor(() => api.deployment('workers', NS)!.replicas === 3, 30_000, 50, '0 → 3 replicas');
+      const leaderName = api.leases.get(`${NS}/workers-autoscaler`)!.spec.holderIdentity as keyof typeof procs;
+      const followerName = leaderName === 'autoscaler-a' ? 'autoscaler-b' : 'autoscaler-a';
+      const [leader, follower] = [procs[leaderName], procs[followerName]];
+      // Both poll for a while: the follower stands by and never patches.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(new Set(api.patches().map((p) => p.user))).toEqual(new Set([leaderName]));
+      expect(follower.logs.some((l) => l.msg === 'standing by: another replica holds the leader lease')).toBe(true);
+      expect(follower.logs.some((l) => l.msg === 'became the leader')).toBe(false);
+      const followerPort = Number(follower.logs.find((l) => l.msg === 'autoscaler started')!.port);
+      expect(await (await fetch(`http://127.0.0.1:${followerPort}/metrics`)).text()).toMatch(/stream_workers_autoscaler_leader 0/);
+
+      // The leader stops (SIGTERM releases the Lease); more backlog arrives; the follower takes over and scales.
+      leader.kill('SIGTERM');
+      expect((await leader.exited).code).toBe(0);
+      const patchesBefore = api.patches().length;
+      for (let i = 0; i < 400; i++) await redis.xadd(stream, '*', 'n', String(i));
+      await follower.waitForLog((l) => l.msg === 'became the leader', 20_000);
+      await waitFor(() => api.deployment('workers', NS)!.replicas === 7, 30_000, 50, '3 → 7 replicas by the new leader');
+      const after = api.patches().slice(patchesBefore);
+      expect(after.length).toBeGreaterThan(0);
+      expect(new Set(after.map((p) => p.user))).toEqual(new Set([followerName]));
+      expect(api.leases.get(`${NS}/workers-autoscaler`)!.spec).toMatchObject({ holderIdentity: followerName, leaseTransitions: 1 });
+    } finally {
+      for (const p of Object.values(procs)) p.kill('SIGTERM');
+    }
+    for (const p of Object.values(procs)) expect((await p.exited).code).toBe(0);
     expect(api.unexpected).toEqual([]);
   });
 

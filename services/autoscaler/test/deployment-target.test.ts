@@ -1,8 +1,9 @@
 /**
  * The autoscaler driving a Deployment through @kubernetes/client-node, against a Kubernetes API-server
  * DOUBLE over real HTTP (test/support/kube-api-double.ts: no cluster can run here). The backlog is
- * scripted (these tests are about the Kubernetes side; the Redis side has its own tests) and the
- * clock is simulated, so cooldowns and windows take no wall time.
+ * real: a unique stream and group on the shared Redis, read through the autoscaler's BacklogSource
+ * (entries appended for a backlog, read and acked as a worker would to drain it). The clock of the
+ * decisions is simulated, so cooldowns and windows take no wall time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,30 +15,42 @@ import { LeaderElection } from '../src/leader-election';
 import { loadKubeConfig } from '../src/kube-config';
 import { PAUSED_ANNOTATION } from '../src/scale-target';
 import { KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
-import { ScriptedBacklog, SimClock, captureLogger } from './support/helpers';
+import { RedisBacklog, SimClock, captureLogger } from './support/helpers';
+import Redis from 'ioredis';
+import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 
 const NS = 'apps-ns';
 
-describe('autoscaler → Deployment scale subresource (Kubernetes API double over real HTTP)', () => {
+describe('autoscaler → Deployment scale subresource (Kubernetes API double over real HTTP, real backlog in the shared Redis)', () => {
   let api: KubeApiDouble;
   let dir: string;
+  let redis: Redis;
+  let prefix: string;
 
+  beforeAll(() => {
+    redis = new Redis(SHARED_REDIS_URL);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
   beforeEach(async () => {
     api = await new KubeApiDouble().start();
     dir = mkdtempSync(join(tmpdir(), 'sw-kube-'));
+    prefix = uniquePrefix('as-kube');
   });
   afterEach(async () => {
     await api.stop();
     rmSync(dir, { recursive: true, force: true });
+    await deleteKeys(redis, prefix);
   });
 
-  function setup(opts: { token?: string; name?: string; cooldownS?: number; windowS?: number; isLeader?: () => boolean } = {}) {
+  async function setup(opts: { token?: string; name?: string; cooldownS?: number; windowS?: number; isLeader?: () => boolean; backlog?: RedisBacklog } = {}) {
     const token = opts.token ?? 'autoscaler-a';
     const kubeConfig = loadKubeConfig(writeKubeconfig(dir, api.url, token, NS));
     const target = new DeploymentTarget({ kubeConfig, namespace: NS, name: opts.name ?? 'workers' });
-    const backlog = new ScriptedBacklog();
-    const clock = new SimClock();
     const { logger, lines } = captureLogger();
+    const backlog = opts.backlog ?? (await RedisBacklog.create(redis, `${prefix}:events`, logger));
+    const clock = new SimClock();
     const registry = createRegistry({ processMetrics: false });
     const autoscaler = new Autoscaler({
       target,
@@ -54,13 +67,13 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
 
   test('0 → N on backlog (rate-limited like the HPA), then N → 0 after the cooldown; metrics and decision logs', async () => {
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const { autoscaler, backlog, clock, lines, registry } = setup();
+    const { autoscaler, backlog, clock, lines, registry } = await setup();
 
-    backlog.value = 0;
+    await backlog.set(0);
     expect((await autoscaler.tick()).kind).toBe('decided');
     expect(api.patches()).toHaveLength(0); // nothing to do at 0 with no backlog
 
-    backlog.value = 1000; // wants 10
+    await backlog.set(1000); // wants 10
     const replicasSeen: number[] = [];
     for (let i = 0; i < 4; i++) {
       clock.advance(15);
@@ -77,7 +90,7 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
     expect(scaled).toMatchObject({ outstanding: 1000, raw: 10, recommendation: 10, desired: 4, current: 0, limitedBy: ['scale-up-rate'], targetPerReplica: 100 });
 
     // The backlog drains: stays ≥ 1 while cooling down (60 s), then → 0.
-    backlog.value = 0;
+    await backlog.set(0);
     clock.advance(5);
     await autoscaler.tick(); // the window (30 s) still holds 10
     expect(api.deployment('workers', NS)!.replicas).toBe(10);
@@ -102,8 +115,8 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
 
   test('the paused annotation freezes the Deployment (logged once); removing it resumes', async () => {
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 2, annotations: { [PAUSED_ANNOTATION]: 'true' } });
-    const { autoscaler, backlog, clock, lines, registry } = setup();
-    backlog.value = 5000;
+    const { autoscaler, backlog, clock, lines, registry } = await setup();
+    await backlog.set(5000);
     for (let i = 0; i < 3; i++) {
       clock.advance(15);
       expect((await autoscaler.tick()).kind).toBe('paused');
@@ -120,10 +133,60 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
     expect(lines.filter((l) => String(l.msg).includes('pause annotation removed'))).toHaveLength(1);
   });
 
+  test('no flapping through the whole loop: a sine backlog over 10 periods in Redis gives only the scale PATCHes the stabilization window allows (count printed)', async () => {
+    api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
+    // Default window and cooldown (300 s), a period shorter than two windows so that troughs fall inside it.
+    const { autoscaler, backlog, clock, registry } = await setup({ cooldownS: 300, windowS: 300 });
+    const POLL_S = 5;
+    const PERIOD_S = 480;
+    const PERIODS = 10;
+    const windowS = 300;
+    const events: Array<{ t: number; from: number; to: number }> = [];
+    let naive = 0;
+    let naiveLast = 0;
+    for (let t = 0; t <= PERIOD_S * PERIODS; t += POLL_S) {
+      const outstanding = Math.round(500 + 450 * Math.sin((2 * Math.PI * t) / PERIOD_S)); // 50..950 → 1..10 replicas
+      await backlog.set(outstanding);
+      const before = api.deployment('workers', NS)!.replicas;
+      await autoscaler.tick();
+      const after = api.deployment('workers', NS)!.replicas;
+      if (after !== before) events.push({ t, from: before, to: after });
+      const n = Math.ceil(outstanding / 100);
+      if (n !== naiveLast) naive += 1;
+      naiveLast = n;
+      clock.advance(POLL_S);
+    }
+    const ups = events.filter((e) => e.to > e.from);
+    const downs = events.filter((e) => e.to < e.from);
+    let reversals = 0;
+    for (let i = 1; i < events.length; i++) if (events[i - 1]!.to > events[i - 1]!.from && events[i]!.to < events[i]!.from) reversals += 1;
+    console.log(
+      `sine backlog 50..950 (period ${PERIOD_S} s × ${PERIODS}, polls every ${POLL_S} s, window ${windowS} s) through Redis, the autoscaler and the API double: ` +
+        `${api.patches().length} scale PATCHes (${ups.length} up, ${downs.length} down, ${reversals} up→down reversals); a controller without the window would change replicas ${naive} times`,
+    );
+    // Every change is one PATCH of the scale subresource, and counted once in the metric.
+    expect(api.patches()).toHaveLength(events.length);
+    const metrics = await registry.metrics();
+    expect(metrics).toContain(`stream_workers_autoscaler_scale_events_total{direction="up"} ${ups.length}`);
+    expect(metrics).toContain(`stream_workers_autoscaler_scale_events_total{direction="down"} ${downs.length}`);
+    // What the window allows: no scale-down less than one window after a scale-up; at most one
+    // up→down reversal per window of run time.
+    let lastUp = -Infinity;
+    for (const e of events) {
+      if (e.to > e.from) lastUp = e.t;
+      if (e.to < e.from) expect(e.t - lastUp).toBeGreaterThanOrEqual(windowS);
+    }
+    expect(reversals).toBeLessThanOrEqual(Math.floor((PERIOD_S * PERIODS) / windowS));
+    expect(reversals).toBeLessThanOrEqual(PERIODS); // at most one down-phase per period of the input, no flapping inside one
+    expect(naive).toBeGreaterThan(10 * PERIODS); // the input really oscillates
+    expect(events.length).toBeLessThan(naive / 2);
+    expect(Math.max(...events.map((e) => e.to))).toBe(10);
+  }, 120_000);
+
   test('a manual `kubectl scale` is overridden at the next decision', async () => {
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const { autoscaler, backlog, clock } = setup();
-    backlog.value = 300;
+    const { autoscaler, backlog, clock } = await setup();
+    await backlog.set(300);
     await autoscaler.tick();
     expect(api.deployment('workers', NS)!.replicas).toBe(3);
     api.setReplicas('workers', 9, NS); // someone scales by hand
@@ -134,12 +197,12 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
 
   test('403: a log line names the missing RBAC verb and resource, /readyz answers 503, recovery clears it', async () => {
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const { autoscaler, backlog, lines, registry, logger } = setup();
+    const { autoscaler, backlog, lines, registry, logger } = await setup();
     const ops = new OpsServer({ port: 0, host: '127.0.0.1', registry, logger, readiness: () => autoscaler.readiness() });
     const port = await ops.listen();
     try {
       api.inject({ method: 'PATCH', path: /\/deployments\/workers\/scale$/, status: 403 });
-      backlog.value = 500;
+      await backlog.set(500);
       const outcome = await autoscaler.tick();
       await autoscaler.tick(); // same error again: no second log line
       expect(outcome.kind).toBe('target-error');
@@ -164,7 +227,7 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
 
   test('403 on reading the Deployment names `get deployments`', async () => {
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const { autoscaler, lines } = setup();
+    const { autoscaler, lines } = await setup();
     api.inject({ method: 'GET', path: /\/deployments\/workers$/, status: 403 });
     await autoscaler.tick();
     expect(lines.find((l) => l.level === 'error')).toMatchObject({ verb: 'get', resource: 'deployments', missingRbac: `get deployments (apiGroup "apps") in namespace "${NS}"` });
@@ -172,8 +235,8 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
   });
 
   test('404: the log names the target, retries back off (doubling), and it recovers when the Deployment appears', async () => {
-    const { autoscaler, backlog, lines } = setup({ name: 'workerz' });
-    backlog.value = 500;
+    const { autoscaler, backlog, lines } = await setup({ name: 'workerz' });
+    await backlog.set(500);
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
       expect((await autoscaler.tick()).kind).toBe('target-error');
@@ -196,17 +259,18 @@ describe('autoscaler → Deployment scale subresource (Kubernetes API double ove
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
     const clock = new SimClock();
     const electors: LeaderElection[] = [];
-    const make = (token: string) => {
+    const shared = await RedisBacklog.create(redis, `${prefix}:events`, captureLogger().logger);
+    const make = async (token: string) => {
       const { logger } = captureLogger();
       const kubeConfig = loadKubeConfig(writeKubeconfig(dir, api.url, token, NS));
       const election = new LeaderElection({ kubeConfig, namespace: NS, leaseName: 'workers-autoscaler', identity: token, logger, leaseDurationS: 15, now: clock.now });
       electors.push(election);
-      const s = setup({ token, isLeader: () => election.isLeader });
+      const s = await setup({ token, isLeader: () => election.isLeader, backlog: shared });
       return { election, ...s };
     };
-    const a = make('replica-a');
-    const b = make('replica-b');
-    a.backlog.value = b.backlog.value = 2000;
+    const a = await make('replica-a');
+    const b = await make('replica-b');
+    await shared.set(2000); // both read the same stream and group
 
     // Both try at the same moment: the API server lets exactly one create the Lease.
     const won = await Promise.all([a.election.attempt(), b.election.attempt()]);

@@ -1,9 +1,11 @@
 /**
  * End to end with the local target: the real autoscaler binary starts and stops real worker processes
- * (`node services/worker/dist/main.js`, built-in simulated handler with SIM_WORK_MS=5) against the
- * shared Redis with a unique stream. Needs `npx tsc -b services/autoscaler services/worker` first.
- * No timed assertion: the time to drain and the replicas timeline are printed (and written to
- * .tmp/autoscaler-local-e2e.txt), the assertions are about counts and order.
+ * (`node services/worker/dist/main.js`) against the shared Redis with a unique stream. Their handler
+ * is the recording handler (test-support/handlers: 5 ms of work per event, then one HINCRBY per
+ * completed event id), so "0 lost" is counted event by event, not inferred from the group's ack
+ * counters. Needs `npx tsc -b services/autoscaler services/worker` first. No timed assertion: the time
+ * to drain and the replicas timeline are printed (and written to .tmp/autoscaler-local-e2e.txt), the
+ * assertions are about counts and order.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import Redis from 'ioredis';
 import { buildEvent, toFields } from '@stream-workers/core';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 import { REPO_ROOT, startService, waitFor, type ServiceProcess } from '../../../test-support/process';
+import { RECORDING_HANDLER } from '../../../services/worker/test/support';
 
 const EVENTS = 20_000;
 const WORKER_MAIN = join(REPO_ROOT, 'services', 'worker', 'dist', 'main.js');
@@ -67,14 +70,18 @@ describe('local target end to end (real autoscaler + real worker processes)', ()
       const stream = `${prefix}:events`;
       const group = 'workers';
 
+      const record = `${prefix}:rec`;
       // The burst, before any worker exists: the group does not exist yet, so the whole stream counts.
       const pipeline = redis.pipeline();
+      const eventIds = new Set<string>();
       for (let i = 0; i < EVENTS; i++) {
         const e = buildEvent({ source: 'autoscaler-e2e', type: 'burst', data: { n: i } });
         if (!e.ok) throw new Error(JSON.stringify(e.errors));
+        eventIds.add(e.value.id);
         pipeline.xadd(stream, '*', ...toFields(e.value));
       }
       await pipeline.exec();
+      expect(eventIds.size).toBe(EVENTS);
       expect(await redis.xlen(stream)).toBe(EVENTS);
 
       const started = Date.now();
@@ -91,8 +98,10 @@ describe('local target end to end (real autoscaler + real worker processes)', ()
         COOLDOWN_S: '3',
         SCALE_DOWN_WINDOW_S: '3',
         JANITOR_INTERVAL_MS: '1000',
-        // inherited by the workers:
-        SIM_WORK_MS: '5',
+        // inherited by the workers: 5 ms handlers that record every completed event
+        HANDLER: RECORDING_HANDLER,
+        RECORD_KEY: record,
+        RECORD_WORK_MS: '5',
         LOG_LEVEL: 'info',
       });
       const proc = autoscaler;
@@ -125,8 +134,14 @@ describe('local target end to end (real autoscaler + real worker processes)', ()
       const timeline = scaleLines.map((l) => ({ t: (Date.parse(String(l.time)) - started) / 1000, from: Number(l.current), to: Number(l.desired), outstanding: l.outstanding }));
       const dlq = await redis.xlen(`${stream}:dlq`);
       const g = (await groupInfo(redis, stream, group))!;
+      // Counted per event: every event id the burst appended completed its handler at least once.
+      const done = await redis.hgetall(`${record}:done`);
+      const lost = [...eventIds].filter((id) => !(Number(done[id]) >= 1));
+      const duplicates = Object.values(done).reduce((a, n) => a + Number(n) - 1, 0);
+      const unknown = Object.keys(done).filter((id) => !eventIds.has(id));
       const report = [
-        `local target e2e: ${EVENTS} events, SIM_WORK_MS=5, TARGET_PER_REPLICA=1000, MAX_REPLICAS=4, POLL_INTERVAL_MS=500, COOLDOWN_S=3, SCALE_DOWN_WINDOW_S=3`,
+        `local target e2e: ${EVENTS} events, 5 ms handlers (recording), TARGET_PER_REPLICA=1000, MAX_REPLICAS=4, POLL_INTERVAL_MS=500, COOLDOWN_S=3, SCALE_DOWN_WINDOW_S=3`,
+        `events: ${EVENTS} appended, ${Object.keys(done).length} processed, ${lost.length} lost, ${duplicates} duplicate runs`,
         `time to drain: ${((drainedAt - started) / 1000).toFixed(1)} s (from autoscaler start to lag 0 + pending 0)`,
         `replicas timeline: ${timeline.map((e) => `t+${e.t.toFixed(1)}s ${e.from}→${e.to} (outstanding ${String(e.outstanding)})`).join(', ')}`,
         `group: entries-read ${g.entriesRead}, lag ${g.lag}, pending ${g.pending}, consumers ${g.consumers}; dead-letter ${dlq}; autoscaler exit ${JSON.stringify(exit)}`,
@@ -141,7 +156,10 @@ describe('local target end to end (real autoscaler + real worker processes)', ()
       // Every scale-down came after the last scale-up (no flapping during the drain).
       const lastUp = timeline.map((e) => e.to > e.from).lastIndexOf(true);
       expect(timeline.slice(lastUp + 1).every((e) => e.to < e.from)).toBe(true);
-      // 0 lost: every entry delivered and acknowledged, none dead-lettered.
+      // 0 lost: every event's handler completed (counted per event id), every entry acknowledged, none dead-lettered.
+      expect(lost).toEqual([]);
+      expect(unknown).toEqual([]);
+      expect(Object.keys(done)).toHaveLength(EVENTS);
       expect(g).toMatchObject({ entriesRead: EVENTS, lag: 0, pending: 0, consumers: 0 });
       expect(dlq).toBe(0);
       expect(exit.code).toBe(0);

@@ -1,4 +1,6 @@
-import { createLogger, type Logger } from '@stream-workers/core';
+import type Redis from 'ioredis';
+import { createLogger, readGroupBacklog, type Logger } from '@stream-workers/core';
+import { BacklogSource } from '../../src/backlog-source';
 
 /** A pino logger whose JSON lines are collected for assertions. */
 export function captureLogger(service = 'autoscaler-test'): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -15,11 +17,63 @@ export function captureLogger(service = 'autoscaler-test'): { logger: Logger; li
   return { logger, lines };
 }
 
-/** A backlog whose value the test sets (the Kubernetes tests are about the API, not Redis). */
-export class ScriptedBacklog {
-  value: number | undefined = 0;
-  async read(): Promise<number | undefined> {
-    return this.value;
+/**
+ * A real backlog on the shared Redis (a unique stream whose group starts at `$`), read through the
+ * autoscaler's own {@link BacklogSource} and core's readGroupBacklog. `set(n)` makes the group's
+ * outstanding entries n: it appends entries (lag) or reads and acks the oldest ones, as a worker
+ * would. No stub of the Redis side: only the Kubernetes API server is a double in these tests.
+ */
+export class RedisBacklog {
+  readonly source: BacklogSource;
+  private constructor(
+    private readonly redis: Redis,
+    readonly stream: string,
+    readonly group: string,
+    logger: Logger,
+  ) {
+    this.source = new BacklogSource({ redis, stream, group, read: readGroupBacklog, logger });
+  }
+
+  /** Creates the stream and its group (at `$`: nothing outstanding yet). */
+  static async create(redis: Redis, stream: string, logger: Logger, group = 'workers'): Promise<RedisBacklog> {
+    await redis.xgroup('CREATE', stream, group, '$', 'MKSTREAM');
+    return new RedisBacklog(redis, stream, group, logger);
+  }
+
+  read(): Promise<number | undefined> {
+    return this.source.read();
+  }
+
+  /** Outstanding entries (lag + pending) as Redis reports them, straight from XINFO GROUPS. */
+  async outstanding(): Promise<number> {
+    const groups = (await this.redis.xinfo('GROUPS', this.stream)) as unknown[][];
+    for (const g of groups) {
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1];
+      if (o.name === this.group) return Number(o.lag) + Number(o.pending);
+    }
+    throw new Error(`no group ${this.group} on ${this.stream}`);
+  }
+
+  /** Makes the outstanding count `n`: appends entries, or reads and acks the oldest ones. */
+  async set(n: number): Promise<void> {
+    const now = await this.outstanding();
+    if (n > now) {
+      const p = this.redis.pipeline();
+      for (let i = now; i < n; i++) p.xadd(this.stream, '*', 'n', String(i));
+      await p.exec();
+    } else if (n < now) {
+      let left = now - n;
+      while (left > 0) {
+        const res = (await this.redis.xreadgroup('GROUP', this.group, 'test-worker', 'COUNT', Math.min(left, 1000), 'STREAMS', this.stream, '>')) as Array<[string, Array<[string, string[]]>]> | null;
+        const ids = res?.[0]?.[1].map(([id]) => id) ?? [];
+        if (ids.length === 0) throw new Error(`cannot lower the backlog of ${this.stream} to ${n}: nothing left to read`);
+        await this.redis.xack(this.stream, this.group, ...ids);
+        left -= ids.length;
+      }
+    }
+    const after = await this.outstanding();
+    if (after !== n) throw new Error(`backlog of ${this.stream} is ${after}, wanted ${n}`);
   }
 }
 
