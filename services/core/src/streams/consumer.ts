@@ -157,11 +157,10 @@ interface Slicers {
   latin1Slice?: (start: number, end: number) => string;
   utf8Slice?: (start: number, end: number) => string;
 }
+/** A Buffer with its slicers (present in every supported Node.js; checked once below). */
+type SlicingBuffer = Buffer & Required<Slicers>;
 const proto = Buffer.prototype as unknown as Slicers;
-const latin1Slice: (b: Buffer, start: number, end: number) => string =
-  typeof proto.latin1Slice === 'function' ? (b, s, e) => (b as unknown as Required<Slicers>).latin1Slice(s, e) : (b, s, e) => b.toString('latin1', s, e);
-const utf8Slice: (b: Buffer, start: number, end: number) => string =
-  typeof proto.utf8Slice === 'function' ? (b, s, e) => (b as unknown as Required<Slicers>).utf8Slice(s, e) : (b, s, e) => b.toString('utf8', s, e);
+const HAS_SLICERS = typeof proto.latin1Slice === 'function' && typeof proto.utf8Slice === 'function';
 
 /**
  * The offset just past the first complete RESP2 reply in `b`, or -1 when `b` ends inside it. Only
@@ -273,13 +272,14 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
   // as UTF-8 through Buffer#toString's dispatch. (Substrings of one decoded reply would be cheaper
   // still, but every kept value would keep the whole reply alive: a handler that buffers events would
   // hold ~30 KB per event.)
-  const decode = isAscii(b) ? latin1Slice : utf8Slice;
+  const sb = b as SlicingBuffer;
+  const ascii = HAS_SLICERS && isAscii(b);
   for (let e = 0; e < n; e++) {
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry');
     c.int();
     if (c.type() !== 36) throw new Error('malformed XREADGROUP entry id');
     const idLen = c.bulk();
-    const id = latin1Slice(b, c.o, c.o + idLen);
+    const id = HAS_SLICERS ? sb.latin1Slice(c.o, c.o + idLen) : b.toString('latin1', c.o, c.o + idLen);
     c.o += idLen + 2;
     if (c.type() !== 42) throw new Error('malformed XREADGROUP entry fields');
     const nf = c.int();
@@ -291,7 +291,10 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
     for (let i = 0; i < nf; i++) {
       if (c.type() !== 36) throw new Error('malformed XREADGROUP field');
       const len = c.bulk();
-      fields[i] = (i & 1) === 0 ? names.decode(b, c.o, len, i >> 1) : decode(b, c.o, c.o + len);
+      // Direct, monomorphic calls: this line runs 8+ times per event.
+      if ((i & 1) === 0) fields[i] = names.decode(b, c.o, len, i >> 1);
+      else if (ascii) fields[i] = sb.latin1Slice(c.o, c.o + len);
+      else fields[i] = HAS_SLICERS ? sb.utf8Slice(c.o, c.o + len) : b.toString('utf8', c.o, c.o + len);
       c.o += len + 2;
     }
     out[e] = [id, fields];
