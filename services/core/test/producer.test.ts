@@ -38,6 +38,17 @@ describe('StreamProducer (shared Redis, unique keys)', () => {
     expect(first.ok && first.event.data).toEqual({ n: 1 });
     expect(first.ok && first.event.correlationid).toBe('from-ctx');
     expect(fieldsToObject(entries[1]![1]).correlationid).toBe('c-2');
+    // Absent attributes are filled in the stream entry itself: id, time, specversion, datacontenttype.
+    for (const [, fields] of entries) {
+      const f = fieldsToObject(fields);
+      expect(f.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(f.specversion).toBe('1.0');
+      expect(f.datacontenttype).toBe('application/json');
+      expect(f.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(f.time!) - Number(entries[0]![0].split('-')[0]))).toBeLessThan(60_000);
+    }
+    expect(new Set(entries.map(([, f]) => fieldsToObject(f).id)).size).toBe(2);
+    expect(r.events.map((e) => e.id)).toEqual(entries.map(([, f]) => fieldsToObject(f).id));
     // Server-generated ids get no idempotency marker.
     expect(await redis.exists(idempotencyKey(stream, 'test', r.events[0]!.id))).toBe(0);
   });
@@ -54,6 +65,21 @@ describe('StreamProducer (shared Redis, unique keys)', () => {
     const ttl = await redis.ttl(idempotencyKey(stream, 'test', 'e-1'));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  test('after IDEMPOTENCY_TTL_S the marker is gone and the same source+id is appended again', async () => {
+    const stream = `${prefix}:idem-ttl`;
+    const short = new StreamProducer({ redis, maxLen: 0, idempotencyTtlS: 1 });
+    const ev = { id: 'ttl-1', source: 'test', type: 't', data: 1 };
+    const a = await short.publish(stream, [ev]);
+    expect((await short.publish(stream, [ev])).ids).toEqual(a.ids);
+    expect(await redis.pttl(idempotencyKey(stream, 'test', 'ttl-1'))).toBeLessThanOrEqual(1000);
+    await new Promise((res) => setTimeout(res, 1100));
+    expect(await redis.exists(idempotencyKey(stream, 'test', 'ttl-1'))).toBe(0);
+    const c = await short.publish(stream, [ev]);
+    expect(c.duplicates).toBe(0);
+    expect(c.ids[0]).not.toBe(a.ids[0]);
+    expect(await redis.xlen(stream)).toBe(2);
   });
 
   test('a duplicate inside one new batch is appended once', async () => {

@@ -48,6 +48,52 @@ describe('load generator CLI and producer process (built dist, shared Redis with
     expect(shapeRate('ramp', 1000, 60, 60)).toBeCloseTo(1000);
   });
 
+  test('shapes: waves is a sine from 10 % (t = 0) to 100 % (half a period) with period min(60 s, duration / 2); burst is the peak for 2 s of every 10 s; ramp rises steadily', () => {
+    // waves, 8 s run: period 4 s
+    expect(shapeRate('waves', 1000, 0, 8)).toBeCloseTo(100);
+    expect(shapeRate('waves', 1000, 2, 8)).toBeCloseTo(1000);
+    expect(shapeRate('waves', 1000, 4, 8)).toBeCloseTo(100);
+    expect(shapeRate('waves', 1000, 1, 8)).toBeCloseTo(550);
+    // a 10-minute run: period capped at 60 s
+    expect(shapeRate('waves', 1000, 30, 600)).toBeCloseTo(1000);
+    expect(shapeRate('waves', 1000, 60, 600)).toBeCloseTo(100);
+    // burst
+    for (const t of [0, 1.9, 10, 11.5, 50]) expect(shapeRate('burst', 1000, t, 60)).toBe(1000);
+    for (const t of [2, 5, 9.9, 12, 55]) expect(shapeRate('burst', 1000, t, 60)).toBeCloseTo(100);
+    // ramp
+    let last = 0;
+    for (let t = 0; t <= 60; t += 1) {
+      const r = shapeRate('ramp', 1000, t, 60);
+      expect(r).toBeGreaterThan(last);
+      last = r;
+    }
+    expect(shapeRate('steady', 1000, 17, 60)).toBe(1000);
+  });
+
+  test('--shape waves through the CLI: the appended events follow the wave (troughs at 10 %, peaks at 100 %), the run ends at --duration', async () => {
+    const stream = `${prefix}:waves`;
+    const r = await runCli(['--rate', '2000', '--duration', '8', '--shape', 'waves', '--via', 'redis', '--redis-url', SHARED_REDIS_URL, '--stream', stream, '--batch', '20']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim()) as { sent: number; acked: number; errors: number; durationS: number };
+    expect(summary.errors).toBe(0);
+    expect(summary.durationS).toBeGreaterThanOrEqual(8);
+    expect(summary.durationS).toBeLessThan(10); // bounded in time: sending stops at --duration, in-flight batches finish
+    // Expected: the integral of 2000 × (0.55 − 0.45 cos(2πt/4)) over 8 s = 8800 events.
+    expect(summary.acked).toBeGreaterThan(8800 * 0.8);
+    expect(summary.acked).toBeLessThan(8800 * 1.1);
+    // Events per 0.5 s, by the time Redis appended them (entry ids), from the first entry on.
+    const ids = (await redis.xrange(stream, '-', '+')).map((e) => Number(e[0].split('-')[0]));
+    expect(ids).toHaveLength(summary.acked);
+    const t0 = ids[0]!;
+    const bins = new Array<number>(16).fill(0);
+    for (const t of ids) bins[Math.min(15, Math.floor((t - t0) / 500))]! += 1;
+    const peak = Math.min(Math.max(...bins.slice(3, 5)), Math.max(...bins.slice(11, 13))); // around t = 2 s and t = 6 s
+    const trough = Math.max(bins[0]!, ...bins.slice(7, 9), bins[15]!); // around t = 0, 4 and 8 s
+    console.log(`--shape waves 2000/s for 8 s: ${summary.acked} events; per 0.5 s: ${bins.join(' ')}`);
+    expect(peak).toBeGreaterThan(3 * trough);
+    expect(peak).toBeGreaterThan(600); // ≈ 1000 per 0.5 s at the peak
+  });
+
   test('--via redis: bounded by --max-events; summary acked equals XLEN; poison every N', async () => {
     const stream = `${prefix}:redis`;
     const r = await runCli(['--rate', '5000', '--duration', '20', '--via', 'redis', '--redis-url', SHARED_REDIS_URL, '--stream', stream, '--max-events', '1234', '--batch', '50', '--poison-every', '100', '--poison-type', 'boom']);
