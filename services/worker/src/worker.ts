@@ -417,7 +417,7 @@ export class Worker {
       // Out of touch for CLAIM_IDLE_MS (a stalled process, a slow connection): other consumers may have
       // reclaimed what waits in the queue. Confirm ownership first; a successful round pumps again
       // (a failed one does not: the refresh timer retries, so Redis trouble causes no loop here).
-      if (!this.refreshing) void this.refreshHeld();
+      void this.refreshHeld(); // joins a round already under way
       return;
     }
     while (this.running < this.o.concurrency && this.queue.length > 0 && !this.abort.signal.aborted) {
