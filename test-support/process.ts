@@ -20,10 +20,15 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startService(name: string, env: Record<string, string>): ServiceProcess {
-  const proc = spawn(process.execPath, [join(REPO_ROOT, 'services', name, 'dist', 'main.js')], {
+/**
+ * Starts `node services/<name>/dist/main.js` of this checkout; `script` and `cwd` run another copy
+ * of it (e.g. a replayed container image's /app).
+ */
+export function startService(name: string, env: Record<string, string>, script = join(REPO_ROOT, 'services', name, 'dist', 'main.js'), cwd?: string): ServiceProcess {
+  const proc = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
   });
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
