@@ -27,12 +27,15 @@ describe('make demo interrupted with SIGINT to its process group', () => {
       expect(processesWithRunId(runId).some((p) => p.command.includes('worker/dist/main.js'))).toBe(true);
       const sentAt = Date.now();
       process.kill(-run.proc.pid!, 'SIGINT');
-      // Bounded wait (a hang guard, not a timing assertion): the shutdown grace of a worker is 5 s.
+      // make waits for the demo (its child) before it exits itself, so this is the whole shutdown.
       const { code } = await within(run.exited, 30_000, 'make demo to exit after SIGINT');
       const tookMs = Date.now() - sentAt;
       process.stdout.write(`demo exited ${code} ${tookMs} ms after SIGINT\n`);
-      // make reports the interrupted recipe (exit 2) or passes the demo's 130 on.
+      // make reports the interrupted recipe (exit 2), passes the demo's 130 on, or dies of the signal.
       expect(code).not.toBe(0);
+      // "Within a few seconds": the workers' shutdown grace in the demo is 5 s; the bound leaves room
+      // for a loaded 2-core machine.
+      expect(tookMs).toBeLessThan(15_000);
     } finally {
       run.killGroup();
     }

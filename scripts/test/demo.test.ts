@@ -30,7 +30,8 @@ describe('make demo (DEMO_DURATION=20) from a fresh checkout in a temporary dire
     expect(existsSync(join(checkout, 'services', 'worker', 'dist'))).toBe(false);
     // npm ci from the local npm cache when it holds the packages (fast, and offline-safe); the
     // registry otherwise.
-    const run = startDemo({ DEMO_DURATION: '20', DEMO_RUN_ID: runId, npm_config_prefer_offline: 'true' }, checkout);
+    // DEMO_VIEW as a user has it (auto): stdout is a pipe here, so plain lines, not a redrawn table.
+    const run = startDemo({ DEMO_DURATION: '20', DEMO_RUN_ID: runId, DEMO_VIEW: 'auto', npm_config_prefer_offline: 'true' }, checkout);
     try {
       ({ code } = await within(run.exited, 560_000, 'make demo to exit'));
     } finally {
@@ -57,6 +58,9 @@ describe('make demo (DEMO_DURATION=20) from a fresh checkout in a temporary dire
     expect(summary.checks.filter((c) => !c.ok)).toEqual([]);
     // The summary printed at the end says where the report is.
     expect(output).toMatch(/report: demo-report\/index\.html\s+chart: demo-report\/chart\.png/);
+    // Not a terminal: one plain line per second (every phase shows up), no escape codes.
+    for (const phase of ['quiet', 'ramp', 'burst', 'cooldown']) expect(output).toContain(`phase=${phase}`);
+    expect(output).not.toContain('\x1b[');
   });
 
   it('writes demo-report/index.html (with the inline chart) and demo-report/chart.png in the checkout', () => {

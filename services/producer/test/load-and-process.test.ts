@@ -1,7 +1,7 @@
 /**
  * The built binaries (`npx tsc -b services/producer` first): the load CLI and the producer process.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { REPO_ROOT, startService } from '../../../test-support/process';
@@ -171,6 +171,12 @@ describe('load generator CLI and producer process (built dist, shared Redis with
       admin.disconnect();
       await server.stop();
     }
+  });
+
+  test('`npm run load` is the load generator (the command the README and docs give)', () => {
+    const r = spawnSync('npm', ['run', '--silent', 'load', '--', '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('usage: load --rate N --duration S [--shape steady|ramp|burst|waves] [--via redis|http]');
   });
 
   test('a malformed variable stops start-up with exit 2 naming it; bad CLI arguments exit 2', async () => {
