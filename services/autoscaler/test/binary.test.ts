@@ -4,57 +4,47 @@
  * DOUBLE over real HTTP, and the real backlog from the shared Redis (unique keys).
  * Needs `npx tsc -b services/autoscaler` first.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Redis from 'ioredis';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import type Redis from 'ioredis';
+import { SHARED_REDIS_URL } from '../../../test-support/redis';
 import { startService, waitFor } from '../../../test-support/process';
-import { KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
+import { type KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
+import { kubeAndRedisFixture } from './support/helpers';
 
 const NS = 'bin';
 
 describe('autoscaler binary against the Kubernetes API double', () => {
+  const fx = kubeAndRedisFixture('as-bin');
   let api: KubeApiDouble;
   let dir: string;
   let redis: Redis;
   let prefix: string;
+  beforeEach(() => {
+    ({ api, dir, redis, prefix } = fx);
+  });
 
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
-  beforeEach(async () => {
-    api = await new KubeApiDouble().start();
-    dir = mkdtempSync(join(tmpdir(), 'sw-bin-'));
-    prefix = uniquePrefix('as-bin');
-  });
-  afterEach(async () => {
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
-    await deleteKeys(redis, prefix);
+  /** The autoscaler's environment against the double (the token names the caller in its records) and the shared Redis. */
+  const env = (stream: string, token: string, extra: Record<string, string> = {}): Record<string, string> => ({
+    KUBECONFIG: writeKubeconfig(dir, api.url, token, NS),
+    NAMESPACE: NS,
+    TARGET_NAME: 'workers',
+    STREAM: stream,
+    GROUP: 'workers',
+    REDIS_URL: SHARED_REDIS_URL,
+    PORT: '0',
+    POLL_INTERVAL_MS: '200',
+    ...extra,
   });
 
   test('a stream without a group (fresh install at 0) activates 0 → 4; drained by a worker it returns to 0 after the cooldown; SIGTERM releases the Lease and exits 0', async () => {
     const stream = `${prefix}:events`;
     for (let i = 0; i < 250; i++) await redis.xadd(stream, '*', 'n', String(i));
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const proc = startService('autoscaler', {
-      KUBECONFIG: writeKubeconfig(dir, api.url, 'autoscaler-sa', NS),
-      NAMESPACE: NS,
-      TARGET_NAME: 'workers',
-      STREAM: stream,
-      GROUP: 'workers',
-      REDIS_URL: SHARED_REDIS_URL,
-      PORT: '0',
+    const proc = startService('autoscaler', env(stream, 'autoscaler-sa', {
       TARGET_PER_REPLICA: '50', // 250 outstanding → 5, rate-limited to 4 from zero
-      POLL_INTERVAL_MS: '200',
       COOLDOWN_S: '2',
       SCALE_DOWN_WINDOW_S: '1',
       POD_NAME: 'autoscaler-0',
-    });
+    }));
     try {
       const started = await proc.waitForLog((l) => l.msg === 'autoscaler started', 30_000);
       expect(started.leaderElection).toEqual({ lease: 'workers-autoscaler', identity: 'autoscaler-0' });
@@ -103,21 +93,7 @@ describe('autoscaler binary against the Kubernetes API double', () => {
     await redis.xgroup('CREATE', stream, 'workers', '$', 'MKSTREAM');
     for (let i = 0; i < 300; i++) await redis.xadd(stream, '*', 'n', String(i));
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
-    const start = (name: string) =>
-      startService('autoscaler', {
-        KUBECONFIG: writeKubeconfig(dir, api.url, name, NS), // the API double records the caller by its token
-        NAMESPACE: NS,
-        TARGET_NAME: 'workers',
-        STREAM: stream,
-        GROUP: 'workers',
-        REDIS_URL: SHARED_REDIS_URL,
-        PORT: '0',
-        TARGET_PER_REPLICA: '100',
-        POLL_INTERVAL_MS: '200',
-        LEASE_DURATION_S: '4',
-        POD_NAME: name,
-        JANITOR_INTERVAL_MS: '0',
-      });
+    const start = (name: string) => startService('autoscaler', env(stream, name, { TARGET_PER_REPLICA: '100', LEASE_DURATION_S: '4', POD_NAME: name, JANITOR_INTERVAL_MS: '0' }));
     const procs = { 'autoscaler-a': start('autoscaler-a'), 'autoscaler-b': start('autoscaler-b') };
     try {
       await Promise.all(Object.values(procs).map((p) => p.waitForLog((l) => l.msg === 'autoscaler started', 30_000)));
@@ -156,15 +132,7 @@ describe('autoscaler binary against the Kubernetes API double', () => {
     await redis.xadd(stream, '*', 'n', '1');
     api.addDeployment({ name: 'workers', namespace: NS, replicas: 0 });
     api.inject({ method: 'PATCH', path: /\/scale$/, status: 403 });
-    const proc = startService('autoscaler', {
-      KUBECONFIG: writeKubeconfig(dir, api.url, 'autoscaler-sa', NS),
-      NAMESPACE: NS,
-      TARGET_NAME: 'workers',
-      STREAM: stream,
-      REDIS_URL: SHARED_REDIS_URL,
-      PORT: '0',
-      POLL_INTERVAL_MS: '200',
-    });
+    const proc = startService('autoscaler', env(stream, 'autoscaler-sa'));
     try {
       const started = await proc.waitForLog((l) => l.msg === 'autoscaler started', 30_000);
       const err = await proc.waitForLog((l) => l.level === 'error' && l.kind === 'forbidden', 30_000);

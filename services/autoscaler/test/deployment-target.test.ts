@@ -5,43 +5,26 @@
  * (entries appended for a backlog, read and acked as a worker would to drain it). The clock of the
  * decisions is simulated, so cooldowns and windows take no wall time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { OpsServer, createRegistry } from '@stream-workers/core';
 import { Autoscaler } from '../src/autoscaler';
 import { DeploymentTarget } from '../src/targets/deployment-target';
 import { LeaderElection } from '../src/leader-election';
 import { loadKubeConfig } from '../src/kube-config';
 import { PAUSED_ANNOTATION } from '../src/scale-target';
-import { KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
-import { RedisBacklog, SimClock, captureLogger } from './support/helpers';
-import Redis from 'ioredis';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { type KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
+import type Redis from 'ioredis';
+import { RedisBacklog, SimClock, captureLogger, kubeAndRedisFixture } from './support/helpers';
 
 const NS = 'apps-ns';
 
 describe('autoscaler → Deployment scale subresource (Kubernetes API double over real HTTP, real backlog in the shared Redis)', () => {
+  const fx = kubeAndRedisFixture('as-kube');
   let api: KubeApiDouble;
   let dir: string;
   let redis: Redis;
   let prefix: string;
-
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
-  beforeEach(async () => {
-    api = await new KubeApiDouble().start();
-    dir = mkdtempSync(join(tmpdir(), 'sw-kube-'));
-    prefix = uniquePrefix('as-kube');
-  });
-  afterEach(async () => {
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
-    await deleteKeys(redis, prefix);
+  beforeEach(() => {
+    ({ api, dir, redis, prefix } = fx);
   });
 
   async function setup(opts: { token?: string; name?: string; cooldownS?: number; windowS?: number; isLeader?: () => boolean; backlog?: RedisBacklog } = {}) {

@@ -2,17 +2,13 @@
  * The dead-consumer janitor against the real (shared) Redis with unique keys; pods come from the
  * Kubernetes API DOUBLE over real HTTP (no cluster here).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { createRegistry } from '@stream-workers/core';
 import { Janitor, type LivenessProbe } from '../src/janitor';
 import { DeploymentTarget } from '../src/targets/deployment-target';
 import { loadKubeConfig } from '../src/kube-config';
-import { KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
-import { captureLogger } from './support/helpers';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { type KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
+import { captureLogger, kubeAndRedisFixture } from './support/helpers';
 
 const NS = 'jan';
 const GROUP = 'workers';
@@ -38,30 +34,17 @@ async function makeConsumer(redis: Redis, stream: string, name: string, pending:
 }
 
 describe('dead-consumer janitor', () => {
+  const fx = kubeAndRedisFixture('janitor');
   let redis: Redis;
   let prefix: string;
   let stream: string;
   let api: KubeApiDouble;
   let dir: string;
-
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   beforeEach(async () => {
-    prefix = uniquePrefix('janitor');
+    ({ api, dir, redis, prefix } = fx);
     stream = `${prefix}:events`;
     await redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
     for (let i = 0; i < 20; i++) await redis.xadd(stream, '*', 'n', String(i));
-    api = await new KubeApiDouble().start();
-    dir = mkdtempSync(join(tmpdir(), 'sw-jan-'));
-  });
-  afterEach(async () => {
-    await deleteKeys(redis, prefix);
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   function podProbe(): LivenessProbe {

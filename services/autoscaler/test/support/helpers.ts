@@ -1,6 +1,11 @@
-import type Redis from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
 import { createLogger, readGroupBacklog, type Logger } from '@stream-workers/core';
 import { BacklogSource } from '../../src/backlog-source';
+import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../../test-support/redis';
+import { KubeApiDouble } from './kube-api-double';
 
 /** A pino logger whose JSON lines are collected for assertions. */
 export function captureLogger(service = 'autoscaler-test'): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -84,4 +89,62 @@ export class SimClock {
   advance(seconds: number): void {
     this.ms += seconds * 1000;
   }
+}
+
+/** What {@link kubeAndRedisFixture} gives each test: fresh per test, except the Redis client. */
+export interface KubeAndRedis {
+  /** The Kubernetes API-server double, started for each test. */
+  readonly api: KubeApiDouble;
+  /** A temporary directory for kubeconfig files, per test. */
+  readonly dir: string;
+  /** A client on the shared Redis (one per file). */
+  readonly redis: Redis;
+  /** A unique key prefix on the shared Redis, per test; its keys are deleted after the test. */
+  readonly prefix: string;
+}
+
+/**
+ * The jest hooks the autoscaler tests share: a client on the shared Redis for the file, and per test
+ * a started Kubernetes API-server double, a temp dir and a unique key prefix — all torn down after.
+ * Call at the top of a describe block; read the fields inside hooks and tests.
+ */
+export function kubeAndRedisFixture(name: string): KubeAndRedis {
+  let api: KubeApiDouble | undefined;
+  let dir: string | undefined;
+  let redis: Redis | undefined;
+  let prefix: string | undefined;
+  beforeAll(() => {
+    redis = new Redis(SHARED_REDIS_URL);
+  });
+  afterAll(async () => {
+    await redis?.quit();
+  });
+  beforeEach(async () => {
+    api = await new KubeApiDouble().start();
+    dir = mkdtempSync(join(tmpdir(), `sw-${name}-`));
+    prefix = uniquePrefix(name);
+  });
+  afterEach(async () => {
+    await api?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (redis && prefix) await deleteKeys(redis, prefix);
+  });
+  const got = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`${what} is set up in the hooks: read it inside a test`);
+    return v;
+  };
+  return {
+    get api() {
+      return got(api, 'api');
+    },
+    get dir() {
+      return got(dir, 'dir');
+    },
+    get redis() {
+      return got(redis, 'redis');
+    },
+    get prefix() {
+      return got(prefix, 'prefix');
+    },
+  };
 }
