@@ -10,6 +10,10 @@ import { podSpecOf, restrictedViolations, type PodSpec } from './support/pss';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { producerConfig } from '../../services/producer/src/config';
+import { workerConfig } from '../../services/worker/src/config';
+import { lagExporterConfig } from '../../services/lag-exporter/src/config';
+import { autoscalerConfig } from '../../services/autoscaler/src/config';
 
 interface EnvVar {
   name: string;
@@ -379,5 +383,89 @@ describe('the validators themselves catch what they should', () => {
     pod.volumes = [{ name: 'h', hostPath: { path: '/' } }];
     const v = restrictedViolations(pod).join('\n');
     for (const m of ['privileged', 'allowPrivilegeEscalation', 'runAsNonRoot', 'runAsUser 0', 'seccompProfile', 'drop ALL', 'hostPath']) expect(v).toContain(m);
+  });
+});
+
+describe('the environment the chart renders is one every service accepts', () => {
+  type Def = { specs: Record<string, { name: string; parse(raw: string | undefined, env: Record<string, string | undefined>): unknown }>; parse(env: Record<string, string | undefined>): Record<string, unknown> };
+  const CONFIGS: Record<string, Def> = {
+    producer: producerConfig as unknown as Def,
+    worker: workerConfig as unknown as Def,
+    'lag-exporter': lagExporterConfig as unknown as Def,
+    autoscaler: autoscalerConfig as unknown as Def,
+  };
+  /** A container's environment as the kubelet would give it: valueFrom filled with stand-ins, $(VAR) expanded. */
+  const envOfContainer = (c: ContainerSpec): Record<string, string> => {
+    const env: Record<string, string> = {};
+    for (const e of c.env ?? []) {
+      let v = e.value;
+      if (v === undefined) {
+        const f = e.valueFrom?.fieldRef?.fieldPath;
+        const s = e.valueFrom?.secretKeyRef;
+        v = f === 'metadata.name' ? 'pod-0' : f === 'metadata.namespace' ? 'stream-workers' : s && e.name === 'REDIS_URL' ? 'redis://managed-redis:6379' : s ? 's3cret' : '';
+      }
+      env[e.name] = v.replace(/\$\(([A-Z_]+)\)/g, (m, n: string) => env[n] ?? m);
+    }
+    return env;
+  };
+  const services = (objs: K8sObject[]) =>
+    workloads(objs)
+      .map((w) => ({ component: w.spec.template.metadata.labels['app.kubernetes.io/component']!, env: envOfContainer(w.spec.template.spec.containers[0]!) }))
+      .filter((s) => s.component in CONFIGS);
+
+  // Values ≥ 1e6 once rendered as "1e+06" (Helm's float formatting) and stopped the producer at start-up.
+  const LARGE = ['producer.maxlen=5000000', 'producer.maxBatchBytes=16777216', 'worker.claimIdleMs=3600000', 'worker.shutdownGraceMs=1200000', 'autoscaling.targetPerReplica=2000000', 'autoscaling.cooldownPeriodSeconds=86400', 'lagExporter.discoveryIntervalMs=3600000', 'autoscaling.builtin.janitorIntervalMs=3600000'];
+  const cases: Array<[string, () => K8sObject[]]> = [
+    ...CI.map((f): [string, () => K8sObject[]] => [f, () => renderCi(f)]),
+    ['large numbers', () => render({ set: LARGE })],
+  ];
+
+  test.each(cases)('%s: every service container passes its own configuration parser (what main.ts runs first)', (_name, objs) => {
+    const found = services(objs());
+    expect(found.length).toBeGreaterThanOrEqual(3);
+    for (const s of found) {
+      let problem = '';
+      try {
+        CONFIGS[s.component]!.parse(s.env);
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      expect({ component: s.component, problem }).toEqual({ component: s.component, problem: '' });
+    }
+  });
+
+  test('large numbers arrive as the numbers given', () => {
+    const byComponent = new Map(services(render({ set: LARGE })).map((s) => [s.component, s.env]));
+    expect(byComponent.get('producer')).toMatchObject({ MAXLEN: '5000000', MAX_BATCH_BYTES: '16777216' });
+    expect(byComponent.get('worker')).toMatchObject({ CLAIM_IDLE_MS: '3600000', SHUTDOWN_GRACE_MS: '1200000' });
+    expect(byComponent.get('autoscaler')).toMatchObject({ TARGET_PER_REPLICA: '2000000', COOLDOWN_S: '86400', JANITOR_INTERVAL_MS: '3600000' });
+    expect(byComponent.get('lag-exporter')).toMatchObject({ DISCOVERY_INTERVAL_MS: '3600000' });
+    const so = one(render({ set: ['autoscaling.mode=keda-redis', 'autoscaling.targetPerReplica=2000000'] }), 'ScaledObject') as K8sObject & { spec: { triggers: Array<{ metadata: Record<string, string> }> } };
+    expect(so.spec.triggers[0]!.metadata.lagCount).toBe('2000000');
+  });
+
+  test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
+    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local).
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS']);
+    // The simulated handler's variables go only to workers without HANDLER.
+    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2'] }));
+    const simulated = services(render({ set: ['worker.simulation.poisonType=poison'] }));
+    for (const [component, def] of Object.entries(CONFIGS)) {
+      const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n));
+      const set = new Set([...withHandler, ...simulated].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
+      expect({ component, unset: names.filter((n) => !set.has(n)) }).toEqual({ component, unset: [] });
+    }
+    // Defaults: what the chart renders parses to what the service would use without the variable,
+    // except where the chart must know better (its own names, its Redis, its selector).
+    const ownNames = new Set(['REDIS_URL', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE']);
+    for (const s of services(render())) {
+      const def = CONFIGS[s.component]!;
+      const defaults = def.parse({});
+      const chart = def.parse(s.env);
+      for (const [key, spec] of Object.entries(def.specs)) {
+        if (ownNames.has(spec.name) || !(spec.name in s.env)) continue;
+        expect({ component: s.component, variable: spec.name, value: chart[key] }).toEqual({ component: s.component, variable: spec.name, value: defaults[key] });
+      }
+    }
   });
 });
