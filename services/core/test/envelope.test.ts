@@ -33,10 +33,16 @@ describe('event envelope', () => {
   });
 
   test('round trip through stream fields', () => {
-    const r = buildEvent({ source: 's', type: 't', data: { a: [1, 'x'] }, traceparent: TP, schemaversion: '2' });
+    const r = buildEvent({ source: 's', type: 't', data: { a: [1, 'x'] }, traceparent: TP, schemaversion: '2', subject: 'orders/42' });
     if (!r.ok) throw new Error('invalid');
+    expect(r.value.subject).toBe('orders/42');
     const p = parseEntry(toFields(r.value));
     expect(p).toEqual({ ok: true, event: r.value });
+  });
+
+  test('subject: kept when valid, rejected by name when empty or not a string', () => {
+    expect(buildEvent({ source: 's', type: 't', data: null, subject: '' })).toEqual({ ok: false, errors: [{ field: 'subject', message: 'must be a non-empty string of at most 1024 characters' }] });
+    expect(buildEvent({ source: 's', type: 't', data: null, subject: 7 }).ok).toBe(false);
   });
 
   test.each([

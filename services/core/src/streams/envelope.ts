@@ -14,6 +14,8 @@ export interface StreamEvent {
   datacontenttype: string;
   dataschema?: string;
   schemaversion?: string;
+  /** CloudEvents `subject`: the subject of the event in the context of the source. */
+  subject?: string;
   /** The payload, parsed from the JSON string stored in the `data` field. */
   data: unknown;
   correlationid: string;
@@ -100,6 +102,7 @@ export function buildEvent(input: unknown, ctx: BuildContext = {}, prefix = ''):
   const datacontenttype = str('datacontenttype', /^application\/(.+\+)?json(;.*)?$/i, false, 'application/json (or a +json type)');
   const dataschema = str('dataschema', TEXT, false, 'a URI of at most 1024 characters');
   const schemaversion = str('schemaversion', TOKEN, false, 'a version string without spaces');
+  const subject = str('subject', TEXT, false, 'a non-empty string of at most 1024 characters');
   const correlationid = str('correlationid', TOKEN, false, 'a string of 1 to 256 printable characters without spaces');
   const traceparent = str('traceparent', /^.*$/, false, 'a W3C traceparent');
   if (traceparent !== undefined && !isTraceparent(traceparent)) errors.push({ field: at('traceparent'), message: 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)' });
@@ -120,6 +123,7 @@ export function buildEvent(input: unknown, ctx: BuildContext = {}, prefix = ''):
   };
   if (dataschema !== undefined) event.dataschema = dataschema;
   if (schemaversion !== undefined) event.schemaversion = schemaversion;
+  if (subject !== undefined) event.subject = subject;
   if (tp !== undefined) event.traceparent = tp;
   return { ok: true, value: event };
 }
@@ -132,6 +136,7 @@ export function toFields(e: StreamEvent): string[] {
   ];
   if (e.dataschema !== undefined) f.push('dataschema', e.dataschema);
   if (e.schemaversion !== undefined) f.push('schemaversion', e.schemaversion);
+  if (e.subject !== undefined) f.push('subject', e.subject);
   if (e.traceparent !== undefined) f.push('traceparent', e.traceparent);
   f.push('data', JSON.stringify(e.data ?? null));
   return f;
@@ -159,6 +164,7 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
   let datacontenttype: string | undefined;
   let dataschema: string | undefined;
   let schemaversion: string | undefined;
+  let subject: string | undefined;
   let correlationid: string | undefined;
   let traceparent: string | undefined;
   let rawData: string | undefined;
@@ -173,6 +179,7 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
       case 'datacontenttype': datacontenttype = v; break;
       case 'dataschema': dataschema = v; break;
       case 'schemaversion': schemaversion = v; break;
+      case 'subject': subject = v; break;
       case 'correlationid': correlationid = v; break;
       case 'traceparent': traceparent = v; break;
       case 'data': rawData = v; break;
@@ -203,6 +210,7 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
   };
   if (dataschema !== undefined) event.dataschema = dataschema;
   if (schemaversion !== undefined) event.schemaversion = schemaversion;
+  if (subject !== undefined) event.subject = subject;
   if (traceparent !== undefined) event.traceparent = traceparent;
   return { ok: true, event };
 }
