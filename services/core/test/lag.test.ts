@@ -5,8 +5,14 @@
  */
 import Redis from 'ioredis';
 import {
+  COMMANDS_BATCH,
+  SCRIPT_BATCH,
+  compareEntryIds,
+  compareIds,
   discoverStreams,
   entriesToRead,
+  ioredisTransport,
+  readAllBacklogsOver,
   nextEntryId,
   parseGroupsInfo,
   parseStreamInfo,
@@ -58,6 +64,17 @@ describe('the lag estimator (pure)', () => {
     expect(resolveLag(same, group(`${NOW}-9`, undefined), ids, 10)).toEqual({ lag: 49, lagEstimated: true, firstUndeliveredId: `${NOW}-10` });
   });
 
+  test('compareIds (strings) agrees with compareEntryIds (BigInt) on canonical ids, and falls back to it otherwise', () => {
+    const ids = ['0-0', '0-1', '1-0', '9-9', '10-0', '10-10', '123-18446744073709551615', '124-0', '1700000000000-0', '1700000000000-99', '1700000000001-5',
+      '18446744073709551615-18446744073709551614', '18446744073709551615-18446744073709551615', '01-0', '1-01'];
+    for (const a of ids) for (const b of ids) expect([a, b, Math.sign(compareIds(a, b))]).toEqual([a, b, Math.sign(compareEntryIds(a, b))]);
+    for (let i = 0; i < 2000; i++) {
+      const r = (): string => `${Math.floor(Math.random() * 10 ** (1 + Math.floor(Math.random() * 14)))}-${Math.floor(Math.random() * 10 ** Math.floor(Math.random() * 6))}`;
+      const [a, b] = [r(), r()];
+      expect([a, b, compareIds(a, b)]).toEqual([a, b, compareEntryIds(a, b)]);
+    }
+  });
+
   test('parses Redis 7 replies with NULL lag; next id after the maximum sequence', () => {
     const s = parseStreamInfo(['length', 2, 'entries-added', 5, 'first-entry', ['1-0', ['a', 'b']], 'last-entry', ['2-0', ['a', 'b']]]);
     expect(s).toEqual({ length: 2, firstEntryId: '1-0', lastEntryId: '2-0', entriesAdded: 5 });
@@ -65,6 +82,9 @@ describe('the lag estimator (pure)', () => {
     expect([g!.lag, g!.entriesRead]).toEqual([null, null]);
     expect(nextEntryId('5-18446744073709551615')).toBe('6-0');
     expect(nextEntryId('5-7')).toBe('5-8');
+    expect(nextEntryId('5-999999999999999')).toBe('5-1000000000000000'); // 15 digits: the Number path
+    expect(nextEntryId('5-9999999999999999')).toBe('5-10000000000000000'); // 16 digits: BigInt
+    expect(nextEntryId('18446744073709551615-9')).toBe('18446744073709551615-10');
   });
 });
 
@@ -161,6 +181,68 @@ test('an ACL user without scripting (private redis-server): readAllBacklogs fall
     expect(sum('calls')).toBe(1); // the admin's run
   } finally {
     user.disconnect();
+    admin.disconnect();
+    await server.stop();
+  }
+});
+
+describe('readAllBacklogsOver and the script: many streams, in parts', () => {
+  const prefix = uniquePrefix('core-lag-parts');
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(SHARED_REDIS_URL);
+  });
+  afterAll(async () => {
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+  });
+
+  test('more streams than a batch: parts come through onStreams in stream order and make up the result; script, commands agree', async () => {
+    const n = Math.max(COMMANDS_BATCH, SCRIPT_BATCH) * 2 + 3;
+    const streams: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = `${prefix}:${String(i).padStart(3, '0')}`;
+      streams.push(s);
+      if (i % 7 === 3) continue; // missing: left out
+      for (const a of [30, 20, 10]) await redis.xadd(s, at(a + i), 'n', String(a));
+      await redis.xgroup('CREATE', s, 'g', '0');
+      if (i % 2 === 0) await redis.xreadgroup('GROUP', 'g', 'c', 'COUNT', 1, 'STREAMS', s, '>');
+    }
+    const run = async (read: (onStreams: (p: unknown[]) => void) => Promise<unknown[]>) => {
+      const parts: unknown[][] = [];
+      const all = await read((p) => parts.push(p));
+      expect(parts.length).toBeGreaterThan(1);
+      expect(parts.flat()).toEqual(all);
+      return all;
+    };
+    const viaScript = await run((onStreams) => readAllBacklogs(redis, streams, { nowMs: NOW, onStreams }));
+    expect(viaScript.map((s) => (s as { stream: string }).stream)).toEqual(streams.filter((_, i) => i % 7 !== 3));
+    expect(await run((onStreams) => readAllBacklogs(redis, streams, { nowMs: NOW, mode: 'commands', onStreams }))).toEqual(viaScript);
+    expect(await run((onStreams) => readAllBacklogsOver(ioredisTransport(redis), streams, { nowMs: NOW, onStreams }))).toEqual(viaScript);
+  });
+});
+
+test('an ACL user without MULTI reads without it (remembered), same figures; one without XINFO fails the read (EXECABORT), never a silent gap', async () => {
+  const server = await PrivateRedis.start();
+  const admin = new Redis(server.url);
+  const nomulti = new Redis(server.url.replace('redis://', 'redis://nomulti:pw@'));
+  const noxinfo = new Redis(server.url.replace('redis://', 'redis://noxinfo:pw@'));
+  try {
+    await admin.acl('SETUSER', 'nomulti', 'on', '>pw', '~*', '+@all', '-multi', '-exec');
+    await admin.acl('SETUSER', 'noxinfo', 'on', '>pw', '~*', '+@all', '-xinfo');
+    for (const a of [50, 40, 30, 20, 10]) await admin.xadd('s', at(a), 'n', String(a));
+    await admin.xgroup('CREATE', 's', 'g', '0');
+    await admin.xreadgroup('GROUP', 'g', 'c', 'COUNT', 2, 'STREAMS', 's', '>');
+    const expected = await readAllBacklogsOver(ioredisTransport(admin), ['s'], { nowMs: NOW });
+    expect(expected[0]!.groups[0]).toEqual({ stream: 's', group: 'g', streamLength: 5, lag: 3, lagEstimated: false, lagSeconds: 30, pending: 2, oldestPendingSeconds: 50, outstanding: 5, consumers: 1 });
+    const t = ioredisTransport(nomulti);
+    expect(await readAllBacklogsOver(t, ['s'], { nowMs: NOW })).toEqual(expected);
+    expect(t.multiRefused).toBe(true);
+    expect(await readAllBacklogsOver(t, ['s'], { nowMs: NOW })).toEqual(expected);
+    await expect(readAllBacklogsOver(ioredisTransport(noxinfo), ['s'], { nowMs: NOW })).rejects.toThrow(/EXECABORT/);
+  } finally {
+    nomulti.disconnect();
+    noxinfo.disconnect();
     admin.disconnect();
     await server.stop();
   }

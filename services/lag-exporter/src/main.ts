@@ -15,13 +15,17 @@ import {
   signalHandler,
   startupExitCode,
 } from '@stream-workers/core';
+import { collectDefaultMetrics } from 'prom-client';
 import { lagExporterConfig } from './config';
 import { LagExporter } from './app';
 
 async function main(): Promise<void> {
   const config = lagExporterConfig.parse(process.env);
   const logger = createLogger({ service: 'lag-exporter', level: config.logLevel });
-  const registry = createRegistry();
+  // The process metrics are registered after the exporter's own: prom-client collects metrics in
+  // registration order, so a scrape starts its Redis read first and collects the process metrics while
+  // Redis works, instead of before sending anything.
+  const registry = createRegistry({ processMetrics: false });
   const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'lag-exporter', logger });
   const exporter = new LagExporter({
     redis,
@@ -34,6 +38,7 @@ async function main(): Promise<void> {
     discoveryIntervalMs: config.discoveryIntervalMs,
     countLimit: config.lagCountLimit,
   });
+  collectDefaultMetrics({ register: registry });
   const shutdown = new Shutdown({ logger, deadlineMs: Math.max(10_000, config.scrapeTimeoutMs + 5000) });
   shutdown.add('http server', () => exporter.close()).add('redis', () => closeRedis(redis));
   const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));

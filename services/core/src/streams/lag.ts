@@ -2,9 +2,10 @@
  * The backlog of consumer groups, read at the moment it is asked for (no cache): how many entries
  * wait for a group (lag + pending = outstanding) and how old the oldest waiting ones are.
  *
- * Shared by the lag exporter (every stream and group of a scrape, {@link readAllBacklogs}) and the
- * autoscaler (one group, {@link readGroupBacklog}). The cost of a read grows with the number of
- * groups, never with the length of a stream (except the bounded count below). The reads:
+ * Shared by the lag exporter (every stream and group of a scrape, {@link readAllBacklogsOver} on its
+ * own connection, or {@link readAllBacklogs} on an ioredis one) and the autoscaler (one group,
+ * {@link readGroupBacklog}). The cost of a read grows with the number of groups, never with the length
+ * of a stream (except the bounded count below). The reads:
  *
  *   per stream: `XINFO STREAM` (length, first and last entry ids) and `XINFO GROUPS`
  *            (last-delivered-id, entries-read, lag, pending, consumers: the consumer count comes from
@@ -14,10 +15,15 @@
  *            stream) and `XPENDING g - + 1` (the smallest pending id: `oldestPendingSeconds`; only
  *            when something is pending; never the XPENDING summary, whose size grows with consumers).
  *
- * `readAllBacklogs` runs them as one read-only Lua script per stream, all pipelined: one round trip,
- * atomic per stream, only ids and numbers travel. Where scripts are refused (ACL without EVALSHA,
- * Redis < 6.2 without exclusive ranges) it falls back to plain commands in two pipelined round trips
- * (`mode: 'commands'`), as `readGroupBacklog` always does (its first round includes the XPENDING).
+ * Many streams at once ({@link readAllBacklogsOver}, the exporter's scrape): plain commands in two
+ * pipelined rounds per {@link COMMANDS_BATCH} streams, the first (`XINFO STREAM`, `XINFO GROUPS`) in
+ * `MULTI`/`EXEC`, every first round sent at once and each second round as soon as its first is in, over
+ * any {@link BacklogTransport} (the exporter's own RESP connection decodes the replies for a fraction of
+ * what ioredis costs). `readAllBacklogs` on an ioredis connection runs read-only Lua scripts instead
+ * (one round trip, {@link SCRIPT_BATCH} streams per call, atomic, only ids and numbers travel: fewer
+ * values to decode, more Redis time), and the same plain commands where scripts are refused (ACL
+ * without EVALSHA, Redis < 6.2 without exclusive ranges) or with `mode: 'commands'`.
+ * `readGroupBacklog` reads one group with plain commands (its first round includes the XPENDING).
 
  * ## Where the lag comes from, and when it is estimated
  * Redis ≥ 7 reports a group's `lag` in `XINFO GROUPS`. It is trusted only when it is consistent with
@@ -89,11 +95,18 @@ export interface ReadAllBacklogsOptions {
   /** Most entries counted per group when Redis gives no exact lag; default {@link DEFAULT_COUNT_LIMIT}. */
   countLimit?: number;
   /**
-   * `auto` (default): one read-only Lua script per stream (`EVALSHA`, one round trip, only ids and
-   * counts travel), falling back to `commands` where scripts are refused (ACL without EVALSHA, Redis
-   * < 6.2); `commands`: plain pipelined commands in two round trips.
+   * For {@link readAllBacklogs}: `auto` (default): read-only Lua scripts (`EVALSHA`, one round trip, only
+   * ids and counts travel), falling back to `commands` where scripts are refused (ACL without EVALSHA,
+   * Redis < 6.2); `commands`: plain pipelined commands in two rounds ({@link readAllBacklogsOver}).
    */
   mode?: 'auto' | 'commands';
+  /**
+   * Called with each part of the result as soon as it is read, in stream order (the script reads
+   * {@link SCRIPT_BATCH} streams per call, and the caller can work on one part while Redis reads the
+   * next); the parts together are what the returned promise resolves to. When the read fails, the
+   * parts delivered so far must be dropped with it.
+   */
+  onStreams?: (part: StreamBacklogs[]) => void;
 }
 
 /** Default cap of the entries counted for one group whose lag must be estimated. */
@@ -124,14 +137,6 @@ export type GroupPosition = 'caught-up' | 'behind' | 'middle';
 // ---------------------------------------------------------------------------------------------
 // Pure parts (tested without Redis).
 
-/** A flat `[key, value, ...]` reply as an object. */
-function pairs(reply: unknown): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  if (!Array.isArray(reply)) return m;
-  for (let i = 0; i + 1 < reply.length; i += 2) m.set(String(reply[i]), reply[i + 1]);
-  return m;
-}
-
 function toInt(v: unknown): number | null | undefined {
   if (v === undefined) return undefined;
   if (v === null) return null;
@@ -145,37 +150,95 @@ function entryId(v: unknown): string | null {
 
 /** Parses an `XINFO STREAM` reply (RESP2 flat array). */
 export function parseStreamInfo(reply: unknown): StreamInfo {
-  const m = pairs(reply);
-  const added = toInt(m.get('entries-added'));
-  return {
-    length: toInt(m.get('length')) ?? 0,
-    firstEntryId: entryId(m.get('first-entry')),
-    lastEntryId: entryId(m.get('last-entry')),
-    entriesAdded: typeof added === 'number' ? added : undefined,
-  };
+  const info: StreamInfo = { length: 0, firstEntryId: null, lastEntryId: null, entriesAdded: undefined };
+  if (!Array.isArray(reply)) return info;
+  // The flat key/value list read in place (no Map per reply: a scrape parses hundreds).
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const v = reply[i + 1];
+    switch (reply[i]) {
+      case 'length':
+        info.length = toInt(v) ?? 0;
+        break;
+      case 'first-entry':
+        info.firstEntryId = entryId(v);
+        break;
+      case 'last-entry':
+        info.lastEntryId = entryId(v);
+        break;
+      case 'entries-added': {
+        const added = toInt(v);
+        info.entriesAdded = typeof added === 'number' ? added : undefined;
+        break;
+      }
+    }
+  }
+  return info;
 }
 
 /** Parses an `XINFO GROUPS` reply; `entries-read`/`lag` stay `undefined` where absent (Redis < 7). */
 export function parseGroupsInfo(reply: unknown): GroupInfo[] {
   if (!Array.isArray(reply)) return [];
-  return reply.map((g) => {
-    const m = pairs(g);
-    return {
-      name: String(m.get('name')),
-      consumers: toInt(m.get('consumers')) ?? 0,
-      pending: toInt(m.get('pending')) ?? 0,
-      lastDeliveredId: String(m.get('last-delivered-id') ?? '0-0'),
-      entriesRead: m.has('entries-read') ? toInt(m.get('entries-read')) : undefined,
-      lag: m.has('lag') ? toInt(m.get('lag')) : undefined,
-    };
+  return reply.map((g: unknown) => {
+    const group: GroupInfo = { name: 'undefined', consumers: 0, pending: 0, lastDeliveredId: '0-0', entriesRead: undefined, lag: undefined };
+    if (!Array.isArray(g)) return group;
+    for (let i = 0; i + 1 < g.length; i += 2) {
+      const v: unknown = g[i + 1];
+      switch (g[i]) {
+        case 'name':
+          group.name = String(v);
+          break;
+        case 'consumers':
+          group.consumers = toInt(v) ?? 0;
+          break;
+        case 'pending':
+          group.pending = toInt(v) ?? 0;
+          break;
+        case 'last-delivered-id':
+          group.lastDeliveredId = String(v ?? '0-0');
+          break;
+        case 'entries-read':
+          group.entriesRead = toInt(v);
+          break;
+        case 'lag':
+          group.lag = toInt(v);
+          break;
+      }
+    }
+    return group;
   });
+}
+
+/**
+ * Compares two stream ids numerically: negative when a < b. Ids as Redis writes them (decimal, no
+ * leading zeros) are compared as strings: the longer number is the larger, equal lengths compare
+ * lexically; anything else goes through keys' `compareEntryIds` (BigInt), which is exact but slow.
+ */
+export function compareIds(a: string, b: string): number {
+  const ad = a.indexOf('-');
+  const bd = b.indexOf('-');
+  if (ad <= 0 || bd <= 0 || (a.charCodeAt(0) === 48 && ad > 1) || (b.charCodeAt(0) === 48 && bd > 1) || (a.charCodeAt(ad + 1) === 48 && a.length - ad > 2) || (b.charCodeAt(bd + 1) === 48 && b.length - bd > 2)) {
+    return compareEntryIds(a, b);
+  }
+  if (ad !== bd) return ad < bd ? -1 : 1;
+  for (let i = 0; i < ad; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  const as = a.length - ad;
+  const bs = b.length - bd;
+  if (as !== bs) return as < bs ? -1 : 1;
+  for (let i = ad + 1; i < a.length; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i - ad + bd);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
 }
 
 /** Where the group's last-delivered-id stands: past the last entry, before the first, or inside. */
 export function groupPosition(stream: StreamInfo, group: GroupInfo): GroupPosition {
   if (stream.length === 0 || stream.lastEntryId === null || stream.firstEntryId === null) return 'caught-up';
-  if (compareEntryIds(group.lastDeliveredId, stream.lastEntryId) >= 0) return 'caught-up';
-  if (compareEntryIds(group.lastDeliveredId, stream.firstEntryId) < 0) return 'behind';
+  if (compareIds(group.lastDeliveredId, stream.lastEntryId) >= 0) return 'caught-up';
+  if (compareIds(group.lastDeliveredId, stream.firstEntryId) < 0) return 'behind';
   return 'middle';
 }
 
@@ -277,6 +340,9 @@ export function idAgeSeconds(id: string | null, nowMs: number): number {
 
 /** The id right after `id` (an inclusive XRANGE start that works before Redis 6.2's exclusive `(`). */
 export function nextEntryId(id: string): string {
+  const dash = id.indexOf('-');
+  // A sequence number of up to 15 digits is exact as a double (the common case, without BigInt).
+  if (dash > 0 && id.length - dash - 1 <= 15 && /^\d+-\d+$/.test(id)) return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`;
   const [ms = '0', seq = '0'] = id.split('-');
   const s = BigInt(seq);
   if (s === 0xffffffffffffffffn) return `${BigInt(ms) + 1n}-0`;
@@ -373,163 +439,320 @@ export async function readGroupBacklog(redis: Redis, stream: string, group: stri
 }
 
 /**
- * Every group of many streams at once, for a scrape: two pipelined round trips in all (the second
- * only for groups that need it). Streams that are missing or not streams (deleted or replaced
- * between discovery and read) are left out; groups deleted between the rounds are left out.
- * Throws on connection errors.
+ * Every group of many streams at once on an ioredis connection: Lua scripts, one round trip (`auto`,
+ * the default), or plain commands ({@link readAllBacklogsOver}; with `mode: 'commands'` and where the
+ * script is refused, for the streams not read yet). Streams that are missing or not streams (deleted
+ * or replaced between discovery and read) are left out. Throws on connection errors.
  */
 export async function readAllBacklogs(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions = {}): Promise<StreamBacklogs[]> {
   if (streams.length === 0) return [];
-  if ((opts.mode ?? 'auto') === 'auto' && !NO_SCRIPT.has(redis)) {
-    const viaScript = await readAllByScript(redis, streams, opts);
-    if (viaScript) return viaScript;
-  }
-  return readAllByCommands(redis, streams, opts);
+  if ((opts.mode ?? 'auto') === 'auto' && !NO_SCRIPT.has(redis)) return readAllByScript(redis, streams, opts);
+  return readAllBacklogsOver(ioredisTransport(redis), streams, opts);
 }
 
 /**
- * Per stream, atomically: TYPE, XLEN, the first entry's id, XINFO GROUPS, and per group only what its
- * position needs (the rules of {@link groupPosition}): a group before the first entry nothing; any
- * other reads the entries after its last-delivered-id (COUNT 1 when Redis' lag can be exact, else
- * the bounded count; none found = caught up); a group with pending entries its smallest pending id.
- * The last entry's id only when a count reached the limit. Returns only ids and numbers. Read-only.
+ * Streams per script call ({@link readAllByScript}): the calls are pipelined, so Redis runs one
+ * while the replies of the one before are decoded; 16 streams of a few groups keep one call well
+ * under a millisecond of Redis time (other clients never wait longer than that for a scrape).
+ */
+export const SCRIPT_BATCH = 16;
+
+/**
+ * For each stream of KEYS, atomically (one call covers {@link SCRIPT_BATCH} streams): XINFO GROUPS
+ * (`no such key` or `WRONGTYPE`: missing or not a stream, `-`; any other error fails the call), XLEN, the first entry's id, and per group only
+ * what its position needs (the rules of {@link groupPosition}): a group before the first entry
+ * nothing; any other reads the entries after its last-delivered-id (COUNT 1 when Redis' lag can be
+ * exact, else the bounded count; none found = caught up); a group with pending entries its smallest
+ * pending id. The last entry's id only when a count reached the limit. Read-only.
+ *
+ * The reply is flat and small, because every value Redis hands back costs more to decode in Node
+ * than to compute in Redis: per stream one string of space-separated ids and numbers —
+ * `length first last groups` then, per group, `consumers pending last-delivered-id entries-read lag
+ * position first-undelivered count last-counted smallest-pending` (`` for none, `u` for a field
+ * Redis < 7 does not have, `n` for NULL) — followed by the group names as separate bulk strings
+ * (names may hold any byte). Numbers are written exactly (`%.0f` past Lua's 14-digit default).
  */
 const BACKLOG_SCRIPT = `
-local key = KEYS[1]
 local limit = tonumber(ARGV[1])
-if redis.call('TYPE', key)['ok'] ~= 'stream' then return false end
-local len = redis.call('XLEN', key)
-local first, last = false, false
--- The first entry's id split once into ms and seq (decimal strings: ids exceed Lua's 2^53 doubles, so they
--- are compared by length, then lexically).
-local fml, fm, fsl, fs
-if len > 0 then
-  first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1]
-  fm, fs = string.match(first, '^(%d+)-(%d+)$')
-  fml, fsl = #fm, #fs
-end
 local wanted = nil
 if #ARGV > 1 then
   wanted = {}
   for i = 2, #ARGV do wanted[ARGV[i]] = true end
 end
+local function num(x)
+  if x > -1e14 and x < 1e14 then return x end
+  return string.format('%.0f', x)
+end
 local out = {}
-local groups = redis.call('XINFO', 'GROUPS', key)
-for gi = 1, #groups do
-  local g = groups[gi]
-  -- The fields by name (Redis < 7 has no entries-read and lag), without building a table per group.
-  local name, consumers, pending, ld, er, lag, hasLag = nil, 0, 0, '0-0', false, false, 0
-  for i = 1, #g, 2 do
-    local k = g[i]
-    if k == 'name' then name = g[i + 1]
-    elseif k == 'consumers' then consumers = g[i + 1]
-    elseif k == 'pending' then pending = g[i + 1]
-    elseif k == 'last-delivered-id' then ld = g[i + 1]
-    elseif k == 'entries-read' then er = g[i + 1]
-    elseif k == 'lag' then lag = g[i + 1]; hasLag = 1
-    end
-  end
-  if wanted == nil or wanted[name] then
-    -- position: 1 caught up (nothing after ld), 2 behind (ld before the first entry), 3 middle
-    local pos, firstU, count, lastC = 1, false, -1, false
+local n = 0
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local groups = redis.pcall('XINFO', 'GROUPS', key)
+  if groups['err'] then
+    -- Missing or not a stream: left out. Any other error (an ACL without XINFO, ...) fails the call.
+    local e = groups['err']
+    if not (string.find(e, 'no such key', 1, true) or string.sub(e, 1, 9) == 'WRONGTYPE') then return groups end
+    n = n + 1
+    out[n] = '-'
+  else
+    local len = redis.call('XLEN', key)
+    local first, last = '', ''
+    -- The first entry's id split once into ms and seq (decimal strings: ids exceed Lua's 2^53
+    -- doubles, so they are compared by length, then lexically).
+    local fml, fm, fsl, fs
     if len > 0 then
-      local lm, ls = string.match(ld, '^(%d+)-(%d+)$')
-      local behind
-      if #lm ~= fml then behind = #lm < fml
-      elseif lm ~= fm then behind = lm < fm
-      elseif #ls ~= fsl then behind = #ls < fsl
-      else behind = ls < fs end
-      if behind then
-        pos = 2
-      else
-        local n = limit
-        if type(lag) == 'number' and lag >= 1 and lag <= len - 1 then n = 1 end
-        local ids = redis.call('XRANGE', key, '(' .. ld, '+', 'COUNT', n)
-        local c = #ids
-        if c > 0 then
-          pos = 3
-          count = c
-          firstU = ids[1][1]
-          lastC = ids[c][1]
-          if c >= limit and not last then last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1] end
+      first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1]
+      fm, fs = string.match(first, '^(%d+)-(%d+)$')
+      fml, fsl = #fm, #fs
+    end
+    local head = n + 1
+    n = head
+    local parts = {}
+    local p = 0
+    local ng = 0
+    for gi = 1, #groups do
+      local g = groups[gi]
+      -- The fields by name (Redis < 7 has no entries-read and lag).
+      local name, consumers, pending, ld, er, lag = nil, 0, 0, '0-0', 'u', 'u'
+      for i = 1, #g, 2 do
+        local f = g[i]
+        if f == 'name' then name = g[i + 1]
+        elseif f == 'consumers' then consumers = g[i + 1]
+        elseif f == 'pending' then pending = g[i + 1]
+        elseif f == 'last-delivered-id' then ld = g[i + 1]
+        elseif f == 'entries-read' then er = g[i + 1] or 'n'
+        elseif f == 'lag' then lag = g[i + 1] or 'n'
         end
       end
+      if wanted == nil or wanted[name] then
+        -- position: 1 caught up (nothing after ld), 2 behind (ld before the first entry), 3 middle
+        local pos, firstU, count, lastC = 1, '', -1, ''
+        if len > 0 then
+          local lm, ls = string.match(ld, '^(%d+)-(%d+)$')
+          local behind
+          if #lm ~= fml then behind = #lm < fml
+          elseif lm ~= fm then behind = lm < fm
+          elseif #ls ~= fsl then behind = #ls < fsl
+          else behind = ls < fs end
+          if behind then
+            pos = 2
+          else
+            local c = limit
+            if type(lag) == 'number' and lag >= 1 and lag <= len - 1 then c = 1 end
+            local ids = redis.call('XRANGE', key, '(' .. ld, '+', 'COUNT', c)
+            c = #ids
+            if c > 0 then
+              pos = 3
+              count = c
+              firstU = ids[1][1]
+              lastC = ids[c][1]
+              if c >= limit and last == '' then last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1] end
+            end
+          end
+        end
+        local sp = ''
+        if pending > 0 then
+          local pe = redis.call('XPENDING', key, name, '-', '+', 1)
+          if #pe > 0 then sp = pe[1][1] end
+        end
+        if type(er) == 'number' then er = num(er) end
+        if type(lag) == 'number' then lag = num(lag) end
+        parts[p + 1] = num(consumers)
+        parts[p + 2] = num(pending)
+        parts[p + 3] = ld
+        parts[p + 4] = er
+        parts[p + 5] = lag
+        parts[p + 6] = pos
+        parts[p + 7] = firstU
+        parts[p + 8] = count
+        parts[p + 9] = lastC
+        parts[p + 10] = sp
+        p = p + 10
+        ng = ng + 1
+        n = n + 1
+        out[n] = name
+      end
     end
-    local sp = false
-    if pending > 0 then
-      local p = redis.call('XPENDING', key, name, '-', '+', 1)
-      if #p > 0 then sp = p[1][1] end
-    end
-    out[#out + 1] = { name, consumers, pending, ld, er, lag, hasLag, pos, firstU, count, lastC, sp }
+    out[head] = num(len) .. ' ' .. first .. ' ' .. last .. ' ' .. ng .. (p > 0 and (' ' .. table.concat(parts, ' ')) or '')
   end
 end
-return { len, first, last, out }
+return out
 `;
 
-const SCRIPT_COMMAND = 'streamWorkersBacklog';
+const SCRIPT_COMMAND = 'streamWorkersBacklogs';
 /** Clients whose server refuses the script (NOPERM, no `(` ranges before Redis 6.2, scripting disabled). */
 const NO_SCRIPT = new WeakSet<Redis>();
 
 type ScriptClient = { [SCRIPT_COMMAND]: (...args: Array<string | number>) => Promise<unknown> };
 
-function numOrNull(v: unknown): number | null {
-  return typeof v === 'number' ? v : null;
-}
-function strOrNull(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
+/** `u` (no such field: Redis < 7) → undefined, `n` (NULL) → null, else the number. */
+function countField(v: string | undefined): number | null | undefined {
+  if (v === 'u') return undefined;
+  if (v === 'n' || v === undefined) return null;
+  return Number(v);
 }
 
-async function readAllByScript(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[] | undefined> {
+/** Decodes the script's reply for the streams of one call (see {@link BACKLOG_SCRIPT}). */
+function decodeScriptReply(reply: unknown, streams: string[], now: number, countLimit: number, out: StreamBacklogs[]): void {
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from the backlog script');
+  let at = 0;
+  for (const stream of streams) {
+    const head = reply[at++];
+    if (head === '-') continue; // missing, or not a stream
+    const f = String(head).split(' ');
+    const length = Number(f[0]);
+    const first = f[1] || null;
+    const last = f[2] || null;
+    const ng = Number(f[3]);
+    // lastEntryId is only read when a count reached the limit (the extrapolation): the script fetches it then.
+    const info: StreamInfo = { length, firstEntryId: first, lastEntryId: last, entriesAdded: undefined };
+    const groups = new Array<GroupBacklog>(ng);
+    for (let g = 0, o = 4; g < ng; g++, o += 10) {
+      const group: GroupInfo = {
+        name: String(reply[at++]),
+        consumers: Number(f[o]),
+        pending: Number(f[o + 1]),
+        lastDeliveredId: f[o + 2]!,
+        entriesRead: countField(f[o + 3]),
+        lag: countField(f[o + 4]),
+      };
+      const pos = f[o + 5];
+      const count = Number(f[o + 7]);
+      const scanned: ScanSummary | undefined = count >= 0 ? { count, firstId: f[o + 6] || null, lastId: f[o + 8] || null } : undefined;
+      const position: GroupPosition = pos === '2' ? 'behind' : pos === '3' ? 'middle' : 'caught-up';
+      groups[g] = buildGroupBacklog(stream, info, group, scanned, f[o + 9] || null, now, countLimit, position);
+    }
+    out.push({ stream, length, firstEntrySeconds: idAgeSeconds(first, now), groups });
+  }
+}
+
+async function readAllByScript(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[]> {
   const countLimit = Math.max(1, opts.countLimit ?? DEFAULT_COUNT_LIMIT);
   if (typeof (redis as unknown as Partial<ScriptClient>)[SCRIPT_COMMAND] !== 'function') {
-    redis.defineCommand(SCRIPT_COMMAND, { numberOfKeys: 1, lua: BACKLOG_SCRIPT });
+    redis.defineCommand(SCRIPT_COMMAND, { lua: BACKLOG_SCRIPT }); // the number of keys is the first argument
   }
   const wanted = opts.groups && opts.groups.length > 0 ? opts.groups : [];
-  const pipeline = redis.pipeline();
-  for (const s of streams) (pipeline as unknown as ScriptClient)[SCRIPT_COMMAND](s, countLimit, ...wanted);
-  const results = await exec(pipeline);
-  const now = opts.nowMs ?? Date.now();
+  // Every call is sent at once (one write each, no waiting in between), and each reply is decoded as
+  // it arrives while Redis runs the next call: not a pipeline, whose replies come back all together.
+  const calls: Array<Promise<unknown>> = [];
+  for (let i = 0; i < streams.length; i += SCRIPT_BATCH) {
+    const keys = streams.slice(i, i + SCRIPT_BATCH);
+    const call = (redis as unknown as ScriptClient)[SCRIPT_COMMAND](keys.length, ...keys, countLimit, ...wanted);
+    call.catch(() => undefined); // awaited in order below; a failure before its turn must not go unhandled
+    calls.push(call);
+  }
   const out: StreamBacklogs[] = [];
-  for (let i = 0; i < streams.length; i++) {
-    const r = replyOf(results[i]);
-    if (!r.ok) {
-      if (/NOPERM|Invalid stream ID|unknown command|not allowed|disabled/i.test(r.error.message)) NO_SCRIPT.add(redis);
-      return undefined; // this read falls back to plain commands
+  for (let b = 0; b < calls.length; b++) {
+    const keys = streams.slice(b * SCRIPT_BATCH, (b + 1) * SCRIPT_BATCH);
+    let reply: unknown;
+    try {
+      reply = await calls[b];
+    } catch (err) {
+      if (!(err instanceof ReplyError || (err as { name?: string }).name === 'ReplyError')) throw err; // connection failure
+      if (/NOPERM|Invalid stream ID|unknown command|not allowed|disabled/i.test((err as Error).message)) NO_SCRIPT.add(redis);
+      // The script is refused here: the streams not read yet are read with plain commands.
+      const rest = await readAllBacklogsOver(ioredisTransport(redis), streams.slice(b * SCRIPT_BATCH), opts);
+      for (const st of rest) out.push(st);
+      return out;
     }
-    if (!Array.isArray(r.value)) continue; // missing, or not a stream
-    const [length, first, last, groups] = r.value as [number, unknown, unknown, unknown[][]];
-    // lastEntryId is only read when a count reached the limit (the extrapolation): the script fetches it then.
-    const info: StreamInfo = { length, firstEntryId: strOrNull(first), lastEntryId: strOrNull(last), entriesAdded: undefined };
-    const backlogs = groups.map((g) => {
-      const [name, consumers, pending, ld, er, lag, hasLag, pos, firstU, count, lastC, sp] = g;
-      const group: GroupInfo = {
-        name: String(name),
-        consumers: Number(consumers),
-        pending: Number(pending),
-        lastDeliveredId: String(ld),
-        entriesRead: numOrNull(er),
-        lag: hasLag === 0 ? undefined : numOrNull(lag),
-      };
-      const scanned: ScanSummary | undefined = (count as number) >= 0 ? { count: count as number, firstId: strOrNull(firstU), lastId: strOrNull(lastC) } : undefined;
-      const position: GroupPosition = pos === 2 ? 'behind' : pos === 3 ? 'middle' : 'caught-up';
-      return buildGroupBacklog(streams[i]!, info, group, scanned, strOrNull(sp), now, countLimit, position);
-    });
-    out.push({ stream: streams[i]!, length, firstEntrySeconds: idAgeSeconds(info.firstEntryId, now), groups: backlogs });
+    const part: StreamBacklogs[] = [];
+    decodeScriptReply(reply, keys, opts.nowMs ?? Date.now(), countLimit, part);
+    opts.onStreams?.(part);
+    out.push(...part);
   }
   return out;
 }
 
-async function readAllByCommands(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[]> {
+/** One command for a {@link BacklogTransport}: its name and arguments. */
+export type BacklogCommand = ReadonlyArray<string | number>;
+/** One reply: `[error, undefined]` for a Redis error reply (an Error named `ReplyError`), else `[null, value]`. */
+export type BacklogReply = [Error | null, unknown];
+
+/**
+ * How {@link readAllBacklogsOver} talks to Redis. `send` writes the commands pipelined and resolves
+ * with their replies, in order, once all are in; it rejects on a connection failure (never on an
+ * error reply). Inside an `EXEC` reply an error reply is an Error element. A transport may hand back
+ * stream entries without their fields (`[id, null]`): only ids are used.
+ */
+export interface BacklogTransport {
+  send(commands: BacklogCommand[]): Promise<BacklogReply[]>;
+  /** Set by the reader when `MULTI` was refused (an ACL without it): later reads do without. */
+  multiRefused?: boolean;
+}
+
+const TRANSPORTS = new WeakMap<Redis, BacklogTransport>();
+
+/** An ioredis connection as a {@link BacklogTransport} (one pipeline per `send`). */
+export function ioredisTransport(redis: Redis): BacklogTransport {
+  let t = TRANSPORTS.get(redis);
+  if (!t) {
+    t = {
+      send: (commands) => {
+        const p = redis.pipeline();
+        for (const [name, ...args] of commands) p.call(String(name), ...args);
+        return exec(p);
+      },
+    };
+    TRANSPORTS.set(redis, t);
+  }
+  return t;
+}
+
+/** Streams per round-1 transaction of {@link readAllBacklogsOver}. */
+export const COMMANDS_BATCH = 16;
+
+/**
+ * Every group of many streams with plain commands, in two pipelined rounds per {@link COMMANDS_BATCH}
+ * streams: round 1 `XINFO STREAM` and `XINFO GROUPS` of each stream in one `MULTI`/`EXEC` (the length,
+ * the first and last ids and every group's position and lag come from the same moment; without `MULTI`
+ * where it is refused); round 2, sent as soon as its round 1 is in, `XRANGE` after the
+ * last-delivered-id of the groups inside their stream ({@link entriesToRead}) and `XPENDING g - + 1`
+ * for the groups with pending entries. Every round 1 is sent at once, so Redis never waits for the
+ * client. Streams that are missing or not streams are left out; a group deleted before its round 2
+ * is left out when that round asks for its pending entries (else it is reported as round 1 saw it).
+ * Throws on connection errors and when a command is refused (`EXECABORT`: an ACL without it).
+ */
+export async function readAllBacklogsOver(transport: BacklogTransport, streams: string[], opts: ReadAllBacklogsOptions = {}): Promise<StreamBacklogs[]> {
+  const parts: Array<Promise<StreamBacklogs[]>> = [];
+  for (let i = 0; i < streams.length; i += COMMANDS_BATCH) {
+    const keys = streams.slice(i, i + COMMANDS_BATCH);
+    const atomic = !transport.multiRefused;
+    const inner: BacklogCommand[] = [];
+    for (const k of keys) inner.push(['XINFO', 'STREAM', k], ['XINFO', 'GROUPS', k]);
+    const round1 = transport.send(atomic ? [['MULTI'], ...inner, ['EXEC']] : inner);
+    const part = round1.then((replies) => secondRound(transport, keys, round1Replies(transport, replies, inner.length), opts));
+    part.catch(() => undefined); // awaited in order below; a failure before its turn must not go unhandled
+    parts.push(part);
+  }
+  const out: StreamBacklogs[] = [];
+  for (const p of parts) {
+    const part = await p;
+    opts.onStreams?.(part);
+    for (const st of part) out.push(st);
+  }
+  return out;
+}
+
+/** The replies of round 1's inner commands, from `EXEC` (or directly, where `MULTI` was refused or not sent). */
+function round1Replies(transport: BacklogTransport, replies: BacklogReply[], n: number): BacklogReply[] {
+  if (replies.length === n) return replies;
+  if (replies[0]?.[0]) {
+    // MULTI refused: the commands ran on their own, and EXEC failed.
+    transport.multiRefused = true;
+    return replies.slice(1, n + 1);
+  }
+  const [err, value] = replies[n + 1] ?? [new Error('missing EXEC reply'), undefined];
+  if (err) throw err; // EXECABORT: a command was refused when queued
+  if (!Array.isArray(value) || value.length !== n) throw new Error('unexpected EXEC reply');
+  return value.map((v): BacklogReply => (v instanceof Error ? [v, undefined] : [null, v]));
+}
+
+async function secondRound(transport: BacklogTransport, streams: string[], r1: BacklogReply[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[]> {
   const countLimit = opts.countLimit ?? DEFAULT_COUNT_LIMIT;
   const wanted = opts.groups && opts.groups.length > 0 ? new Set(opts.groups) : undefined;
-  const round1 = redis.pipeline();
-  for (const s of streams) round1.xinfo('STREAM', s).xinfo('GROUPS', s);
-  const r1 = await exec(round1);
-
-  interface Pending { stream: string; info: StreamInfo; group: GroupInfo; scanAt: number; pendingAt: number }
+  interface Pending { info: StreamInfo; group: GroupInfo; scanAt: number; pendingAt: number }
   const found: Array<{ stream: string; info: StreamInfo; groups: Pending[] }> = [];
-  const round2 = redis.pipeline();
-  let queued = 0;
+  const round2: BacklogCommand[] = [];
   streams.forEach((stream, i) => {
     const s = replyOf(r1[2 * i]);
     const g = replyOf(r1[2 * i + 1]);
@@ -542,18 +765,18 @@ async function readAllByCommands(redis: Redis, streams: string[], opts: ReadAllB
       let scanAt = -1;
       let pendingAt = -1;
       if (count > 0) {
-        round2.xrange(stream, nextEntryId(group.lastDeliveredId), '+', 'COUNT', count);
-        scanAt = queued++;
+        scanAt = round2.length;
+        round2.push(['XRANGE', stream, nextEntryId(group.lastDeliveredId), '+', 'COUNT', count]);
       }
       if (group.pending > 0) {
-        round2.xpending(stream, group.name, '-', '+', 1);
-        pendingAt = queued++;
+        pendingAt = round2.length;
+        round2.push(['XPENDING', stream, group.name, '-', '+', 1]);
       }
-      groups.push({ stream, info, group, scanAt, pendingAt });
+      groups.push({ info, group, scanAt, pendingAt });
     }
     found.push({ stream, info, groups });
   });
-  const r2 = queued > 0 ? await exec(round2) : [];
+  const r2 = round2.length > 0 ? await transport.send(round2) : [];
   const now = opts.nowMs ?? Date.now();
 
   return found.map(({ stream, info, groups }) => {

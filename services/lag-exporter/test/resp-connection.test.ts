@@ -1,0 +1,225 @@
+/**
+ * The scrape's own RESP connection: its replies equal ioredis' (entry fields skipped, XINFO STREAM's
+ * unused values null), also when every reply arrives cut into 1..7-byte pieces; MULTI/EXEC with an
+ * error inside; ACL user + SELECT; a wrong password; a killed server (the next send reconnects);
+ * reset() and close(). Shared Redis with unique keys for reads; private redis-servers for the rest.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import Redis from 'ioredis';
+import { createRedis, closeRedis, readAllBacklogs, readAllBacklogsOver } from '@stream-workers/core';
+import { RespConnection, encodeCommand, respOptionsOf, valueEnd } from '../src/resp-connection';
+import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+
+const prefix = uniquePrefix('lagx-resp');
+const servers: Server[] = [];
+const sockets = new Set<Socket>();
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(SHARED_REDIS_URL);
+});
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  for (const s of servers) s.close();
+  await deleteKeys(redis, prefix);
+  redis.disconnect();
+});
+
+const shared = (): RespConnection => {
+  const u = new URL(SHARED_REDIS_URL);
+  return new RespConnection({ host: u.hostname, port: Number(u.port || 6379) });
+};
+
+/** A TCP proxy to `port` that forwards replies in random pieces of 1..7 bytes, each in its own write. */
+async function choppingProxy(port: number): Promise<number> {
+  const server = createServer((client) => {
+    sockets.add(client);
+    const upstream = connect(port, '127.0.0.1');
+    sockets.add(upstream);
+    client.on('data', (d) => upstream.write(d));
+    const queue: Buffer[] = [];
+    let flushing = false;
+    const flush = (): void => {
+      const piece = queue.shift();
+      if (!piece) {
+        flushing = false;
+        return;
+      }
+      client.write(piece);
+      setImmediate(flush);
+    };
+    upstream.on('data', (d: Buffer) => {
+      for (let i = 0; i < d.length; ) {
+        const n = 1 + Math.floor(Math.random() * 7);
+        queue.push(d.subarray(i, i + n));
+        i += n;
+      }
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+async function fixture(name: string): Promise<string> {
+  const s = `${prefix}:${name}`;
+  for (let i = 0; i < 30; i++) await redis.xadd(s, '*', 'type', 't', 'data', JSON.stringify({ i, s: 'żółć ✓' }), 'n', String(i));
+  await redis.xgroup('CREATE', s, 'grüße "g"', '0');
+  await redis.xgroup('CREATE', s, 'end', '$');
+  await redis.xreadgroup('GROUP', 'grüße "g"', 'c1', 'COUNT', 10, 'STREAMS', s, '>');
+  return s;
+}
+
+test('encoding and framing: UTF-8 lengths, nested arrays, nulls, values cut short', () => {
+  expect(encodeCommand(['XRANGE', 'ż', 5])).toBe('*3\r\n$6\r\nXRANGE\r\n$2\r\nż\r\n$1\r\n5\r\n');
+  const reply = Buffer.from('*3\r\n$3\r\nabc\r\n*2\r\n:1\r\n$-1\r\n+OK\r\n:7\r\n');
+  expect(valueEnd(reply, 0)).toBe(reply.length - 4);
+  expect(valueEnd(reply, reply.length - 4)).toBe(reply.length);
+  for (let cut = 0; cut < reply.length - 4; cut++) expect(valueEnd(reply.subarray(0, cut), 0)).toBe(-1);
+});
+
+test.each([
+  ['direct', false],
+  ['through a proxy that cuts replies into 1..7-byte pieces', true],
+])('replies equal ioredis\' (%s): entries without fields, XINFO STREAM values core reads, MULTI/EXEC with an error inside', async (_name, chopped) => {
+  const s = await fixture(`eq:${chopped ? 'chopped' : 'direct'}`);
+  const u = new URL(SHARED_REDIS_URL);
+  const conn = chopped ? new RespConnection({ host: '127.0.0.1', port: await choppingProxy(Number(u.port || 6379)) }) : shared();
+  try {
+    const got = await conn.send([
+      ['XRANGE', s, '-', '+', 'COUNT', 3],
+      ['XINFO', 'STREAM', s],
+      ['XINFO', 'GROUPS', s],
+      ['XPENDING', s, 'grüße "g"', '-', '+', 1],
+      ['XLEN', `${prefix}:missing`],
+      ['XINFO', 'GROUPS', `${prefix}:missing`],
+      ['MULTI'],
+      ['XINFO', 'STREAM', `${prefix}:missing`],
+      ['XRANGE', s, '-', '+', 'COUNT', 1],
+      ['EXEC'],
+    ]);
+    const ids = (await redis.xrange(s, '-', '+', 'COUNT', 3)).map(([id]) => id);
+    expect(got[0]).toEqual([null, ids.map((id) => [id, null])]);
+    const info = got[1]![1] as unknown[];
+    const ioInfo = (await redis.xinfo('STREAM', s)) as unknown[];
+    for (let i = 0; i < ioInfo.length; i += 2) {
+      const k = ioInfo[i] as string;
+      expect(info[i]).toBe(k);
+      if (k === 'first-entry' || k === 'last-entry') expect(info[i + 1]).toEqual([(ioInfo[i + 1] as unknown[])[0], null]);
+      else if (k === 'length' || k === 'entries-added') expect(info[i + 1]).toEqual(ioInfo[i + 1]);
+      else expect(info[i + 1]).toBeNull();
+    }
+    expect(got[2]).toEqual([null, await redis.xinfo('GROUPS', s)]);
+    const [[pid, consumer, , deliveries]] = (await redis.xpending(s, 'grüße "g"', '-', '+', 1)) as [[string, string, number, number]];
+    expect(got[3]).toEqual([null, [[pid, consumer, expect.any(Number), deliveries]]]); // the idle time moves on
+    expect(got[4]).toEqual([null, 0]);
+    expect(got[5]![0]).toMatchObject({ name: 'ReplyError', message: expect.stringMatching(/no such key/) });
+    expect(got.slice(6, 9).map((r) => r[1])).toEqual(['OK', 'QUEUED', 'QUEUED']);
+    const [execErr, exec] = got[9]!;
+    expect(execErr).toBeNull();
+    expect((exec as unknown[])[0]).toMatchObject({ name: 'ReplyError', message: expect.stringMatching(/no such key/) });
+    expect((exec as unknown[])[1]).toEqual([[ids[0], null]]);
+  } finally {
+    conn.close();
+  }
+});
+
+test('readAllBacklogsOver on this connection gives what readAllBacklogs gives on ioredis (script and commands), also cut into pieces', async () => {
+  const streams = [await fixture('same:a'), await fixture('same:b'), `${prefix}:same:missing`];
+  await redis.set(`${prefix}:same:string`, 'x');
+  streams.push(`${prefix}:same:string`);
+  const u = new URL(SHARED_REDIS_URL);
+  const direct = shared();
+  const chopped = new RespConnection({ host: '127.0.0.1', port: await choppingProxy(Number(u.port || 6379)) });
+  try {
+    const NOW = Date.now();
+    const viaScript = await readAllBacklogs(redis, streams, { nowMs: NOW });
+    expect(viaScript.map((s) => s.stream)).toEqual(streams.slice(0, 2));
+    expect(await readAllBacklogs(redis, streams, { nowMs: NOW, mode: 'commands' })).toEqual(viaScript);
+    expect(await readAllBacklogsOver(direct, streams, { nowMs: NOW })).toEqual(viaScript);
+    expect(await readAllBacklogsOver(chopped, streams, { nowMs: NOW })).toEqual(viaScript);
+  } finally {
+    direct.close();
+    chopped.close();
+  }
+});
+
+describe('private redis-server', () => {
+  let server: PrivateRedis;
+  let admin: Redis;
+
+  beforeEach(async () => {
+    server = await PrivateRedis.start();
+    admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    admin.on('error', () => undefined);
+  });
+  afterEach(async () => {
+    if (admin.status !== 'end') admin.disconnect();
+    await server.stop();
+  });
+
+  test('ACL user and SELECT from the ioredis options (respOptionsOf), CLIENT SETNAME; a wrong password fails the send', async () => {
+    await admin.acl('SETUSER', 'reader', 'on', '>s3cret', '~*', '+@all');
+    await admin.select(3);
+    await admin.xadd('s', '1-0', 'n', '1');
+    const io = createRedis({ url: server.url.replace('redis://', 'redis://reader:s3cret@') + '/3', role: 'command', name: 'lag-exporter' });
+    const opts = respOptionsOf(io, 'lag-exporter:scrape')!;
+    expect(opts).toMatchObject({ host: '127.0.0.1', port: server.port, username: 'reader', password: 's3cret', db: 3, name: 'lag-exporter:scrape' });
+    const conn = new RespConnection(opts);
+    try {
+      expect(await conn.send([['XLEN', 's'], ['ACL', 'WHOAMI']])).toEqual([[null, 1], [null, 'reader']]);
+      expect(await admin.client('LIST')).toMatch(/name=lag-exporter:scrape .*user=reader/);
+    } finally {
+      conn.close();
+      await closeRedis(io);
+    }
+    const wrong = new RespConnection({ ...opts, password: 'nope' });
+    await expect(wrong.send([['XLEN', 's']])).rejects.toThrow(/WRONGPASS/);
+    expect(wrong.connected).toBe(false);
+    wrong.close();
+  });
+
+  test('a killed server fails the sends in flight and the next ones until it is back; then the next send reconnects', async () => {
+    await admin.xadd('s', '1-0', 'n', '1');
+    const conn = new RespConnection({ host: '127.0.0.1', port: server.port, connectTimeoutMs: 1000 });
+    try {
+      expect(await conn.send([['XLEN', 's']])).toEqual([[null, 1]]);
+      process.kill(server.pid!, 'SIGSTOP'); // the next command stays in flight
+      const inFlight = conn.send([['XLEN', 's']]);
+      await new Promise((r) => setTimeout(r, 100));
+      process.kill(server.pid!, 'SIGKILL');
+      await expect(inFlight).rejects.toThrow(/closed|ECONNRESET/);
+      await expect(conn.send([['XLEN', 's']])).rejects.toThrow(/ECONNREFUSED|closed/);
+      await server.startProcess();
+      expect(await conn.send([['XLEN', 's']])).toEqual([[null, 0]]); // no persistence: a new, empty server
+    } finally {
+      conn.close();
+    }
+  });
+
+  test('reset() fails the commands in flight and reconnects on the next send; close() is final', async () => {
+    const conn = new RespConnection({ host: '127.0.0.1', port: server.port });
+    expect(await conn.send([['PING']])).toEqual([[null, 'PONG']]);
+    process.kill(server.pid!, 'SIGSTOP');
+    try {
+      const inFlight = conn.send([['PING']]);
+      await new Promise((r) => setTimeout(r, 50));
+      conn.reset('scrape timed out');
+      await expect(inFlight).rejects.toThrow('scrape timed out');
+      expect(conn.connected).toBe(false);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+    }
+    expect(await conn.send([['PING']])).toEqual([[null, 'PONG']]);
+    conn.close();
+    conn.close();
+    await expect(conn.send([['PING']])).rejects.toThrow(/closed/);
+  });
+});
