@@ -156,35 +156,48 @@ class Interned {
   }
 }
 
-/** A cursor over one complete reply (framed by {@link valueEnd} first: no bounds checks needed). */
+/** Thrown by a {@link Cursor} when the received bytes end inside the reply: wait for more. */
+const INCOMPLETE = Symbol('incomplete');
+const EMPTY = Buffer.alloc(0);
+
+/** A cursor over received bytes; every read checks the bounds and throws {@link INCOMPLETE} at the end. */
 class Cursor {
-  constructor(
-    readonly b: Buffer,
-    public o: number,
-    private readonly interned: Interned,
-  ) {}
+  b: Buffer = EMPTY;
+  o = 0;
+
+  constructor(private readonly interned: Interned) {}
 
   type(): number {
+    if (this.o >= this.b.length) throw INCOMPLETE;
     return this.b[this.o++]!;
   }
 
   /** The integer up to CRLF (after the type byte). */
   int(): number {
     const b = this.b;
+    const n = b.length;
     let o = this.o;
     let neg = false;
     if (b[o] === 45) {
       neg = true;
       o++;
     }
-    let n = 0;
-    for (let c = b[o]!; c !== CR; c = b[++o]!) n = n * 10 + (c - 48);
+    let v = 0;
+    for (;;) {
+      if (o >= n) throw INCOMPLETE;
+      const c = b[o]!;
+      if (c === CR) break;
+      v = v * 10 + (c - 48);
+      o++;
+    }
+    if (o + 1 >= n) throw INCOMPLETE;
     this.o = o + 2;
-    return neg ? -n : n;
+    return neg ? -v : v;
   }
 
   line(): string {
     const end = this.b.indexOf(CR, this.o);
+    if (end < 0 || end + 1 >= this.b.length) throw INCOMPLETE;
     const s = utf8Slice(this.b, this.o, end);
     this.o = end + 2;
     return s;
@@ -192,14 +205,23 @@ class Cursor {
 
   bulk(len: number): string {
     const b = this.b;
-    const first = b[this.o]!;
-    const s = len > 0 && len <= 32 && (first < 48 || first > 57) ? this.interned.get(b, this.o, len) : utf8Slice(b, this.o, this.o + len);
-    this.o += len + 2;
+    const o = this.o;
+    if (o + len + 2 > b.length) throw INCOMPLETE;
+    const first = b[o]!;
+    const s = len > 0 && len <= 32 && (first < 48 || first > 57) ? this.interned.get(b, o, len) : utf8Slice(b, o, o + len);
+    this.o = o + len + 2;
     return s;
+  }
+
+  /** Steps over one value without decoding it. */
+  skip(): void {
+    const end = valueEnd(this.b, this.o);
+    if (end < 0) throw INCOMPLETE;
+    this.o = end;
   }
 }
 
-/** Decodes one complete value at the cursor. */
+/** Decodes one value at the cursor (throws {@link INCOMPLETE} when it is not all there yet). */
 type Decoder = (c: Cursor) => unknown;
 
 /** Any value: strings, numbers, arrays, null; an error reply as a {@link RespReplyError}. */
@@ -235,7 +257,7 @@ const entry: Decoder = (c) => {
   const n = c.int();
   if (n < 1) return n < 0 ? null : [];
   const id = generic(c);
-  for (let i = 1; i < n; i++) c.o = valueEnd(c.b, c.o);
+  for (let i = 1; i < n; i++) c.skip();
   return [id, null];
 };
 
@@ -269,7 +291,7 @@ const streamInfo: Decoder = (c) => {
     if (k === 'first-entry' || k === 'last-entry') out[i + 1] = entry(c);
     else if (typeof k === 'string' && STREAM_INFO_USED.has(k)) out[i + 1] = generic(c);
     else {
-      c.o = valueEnd(c.b, c.o);
+      c.skip();
       out[i + 1] = null;
     }
   }
@@ -330,9 +352,9 @@ export class RespConnection implements BacklogTransport {
   private readonly waiting: Waiting[] = [];
   private head = 0;
   private pendingBytes: Buffer | undefined;
-  private readonly interned = new Interned();
-  /** Commands encoded in this tick, written together ({@link queueWrite}). */
-  private outgoing: string | undefined;
+  private readonly cursor = new Cursor(new Interned());
+  /** The reply at the head of the received bytes was found incomplete. */
+  private partial = false;
   private closed = false;
 
   constructor(private readonly o: RespConnectionOptions) {}
@@ -390,23 +412,10 @@ export class RespConnection implements BacklogTransport {
           fail,
         });
       }
-      this.queueWrite(socket, data);
+      // One write per send, at once: Redis starts on the first batch while the next are written (and
+      // answers it before it has read them all: it writes replies between the pieces it reads).
+      socket.write(data);
     });
-  }
-
-  /**
-   * Writes `data` with everything else sent in the same tick: one system call for all the commands a
-   * reader sends in a loop (or in the promise callbacks of one batch of replies), instead of one each.
-   */
-  private queueWrite(socket: Socket, data: string): void {
-    if (this.outgoing === undefined) {
-      this.outgoing = data;
-      process.nextTick(() => {
-        const out = this.outgoing;
-        this.outgoing = undefined;
-        if (out && socket === this.socket) socket.write(out);
-      });
-    } else this.outgoing += data;
   }
 
   private connect(): Promise<Socket> {
@@ -467,27 +476,37 @@ export class RespConnection implements BacklogTransport {
     if (socket !== this.socket) return;
     const b = this.pendingBytes ? Buffer.concat([this.pendingBytes, chunk]) : chunk;
     this.pendingBytes = undefined;
+    const c = this.cursor;
+    c.b = b;
     let o = 0;
     while (o < b.length) {
-      const end = valueEnd(b, o);
-      if (end < 0) break;
       const w = this.waiting[this.head];
       if (!w) {
         this.drop(socket, new Error('reply without a request: connection out of step'));
         return;
       }
-      this.waiting[this.head++] = undefined as unknown as Waiting;
+      // A reply decoded while its bytes arrive would be decoded again for every piece: once one was
+      // found incomplete, it is decoded only when its framing says it is all there.
+      if (this.partial && valueEnd(b, o) < 0) break;
+      c.o = o;
       let value: unknown;
       try {
-        value = w.decode(new Cursor(b, o, this.interned));
+        value = w.decode(c);
       } catch (err) {
-        this.drop(socket, err instanceof Error ? err : new Error(String(err)));
-        w.fail(err instanceof Error ? err : new Error(String(err)));
+        if (err === INCOMPLETE) {
+          this.partial = true;
+          break;
+        }
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.drop(socket, e);
         return;
       }
-      o = end;
+      this.partial = false;
+      this.waiting[this.head++] = undefined as unknown as Waiting;
+      o = c.o;
       w.done(value);
     }
+    c.b = EMPTY;
     if (this.head === this.waiting.length) {
       this.waiting.length = 0;
       this.head = 0;
@@ -500,6 +519,7 @@ export class RespConnection implements BacklogTransport {
     if (socket === this.socket) {
       this.socket = undefined;
       this.pendingBytes = undefined;
+      this.partial = false;
       const waiting = this.waiting.splice(this.head);
       this.waiting.length = 0;
       this.head = 0;
