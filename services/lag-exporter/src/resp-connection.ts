@@ -374,6 +374,15 @@ export class RespConnection implements BacklogTransport {
     return this.write(socket, commands, decodersFor(commands));
   }
 
+  /** Holds the sends that follow (on the current connection) until {@link uncork}: one write for all. */
+  cork(): void {
+    this.socket?.cork();
+  }
+
+  uncork(): void {
+    this.socket?.uncork();
+  }
+
   /** Drops the connection (the commands in flight fail with `reason`); the next `send` connects again. */
   reset(reason: string): void {
     if (this.socket) this.drop(this.socket, new Error(reason));

@@ -676,6 +676,12 @@ export type BacklogReply = [Error | null, unknown];
  */
 export interface BacklogTransport {
   send(commands: BacklogCommand[]): Promise<BacklogReply[]>;
+  /**
+   * Optional: the sends between `cork()` and `uncork()` (called in the same tick) go out in one
+   * write, at `uncork()` (the reader sends every first round that way).
+   */
+  cork?(): void;
+  uncork?(): void;
   /** Set by the reader when `MULTI` was refused (an ACL without it): later reads do without. */
   multiRefused?: boolean;
 }
@@ -714,6 +720,7 @@ export const COMMANDS_BATCH = 16;
  */
 export async function readAllBacklogsOver(transport: BacklogTransport, streams: string[], opts: ReadAllBacklogsOptions = {}): Promise<StreamBacklogs[]> {
   const parts: Array<Promise<StreamBacklogs[]>> = [];
+  transport.cork?.();
   for (let i = 0; i < streams.length; i += COMMANDS_BATCH) {
     const keys = streams.slice(i, i + COMMANDS_BATCH);
     const atomic = !transport.multiRefused;
@@ -724,6 +731,7 @@ export async function readAllBacklogsOver(transport: BacklogTransport, streams: 
     part.catch(() => undefined); // awaited in order below; a failure before its turn must not go unhandled
     parts.push(part);
   }
+  transport.uncork?.();
   const out: StreamBacklogs[] = [];
   for (const p of parts) {
     const part = await p;
