@@ -41,16 +41,18 @@ export interface RespConnectionOptions {
  * cannot follow (Sentinel, Cluster).
  */
 export function respOptionsOf(redis: Redis, name?: string): RespConnectionOptions | undefined {
-  const o = redis.options as Redis['options'] & { sentinels?: unknown[] | null };
+  const o = redis.options as Omit<Redis['options'], 'tls' | 'db'> & { sentinels?: unknown[] | null; tls?: ConnectionOptions | boolean; db?: number | string };
   if ((o.sentinels && o.sentinels.length > 0) || (redis as unknown as { isCluster?: boolean }).isCluster) return undefined;
+  const db = Number(o.db ?? 0);
   return {
     host: o.host ?? '127.0.0.1',
-    port: o.port ?? 6379,
+    port: Number(o.port ?? 6379),
     ...(o.path ? { path: o.path } : {}),
     ...(o.username ? { username: o.username } : {}),
     ...(o.password ? { password: o.password } : {}),
-    ...(o.db ? { db: o.db } : {}),
-    ...(o.tls ? { tls: o.tls } : {}),
+    ...(db > 0 ? { db } : {}),
+    // `rediss://` gives `tls: true` (Node's defaults: verified against the system CAs, SNI from the host).
+    ...(o.tls ? { tls: typeof o.tls === 'object' ? o.tls : {} } : {}),
     ...(name ? { name } : {}),
     connectTimeoutMs: o.connectTimeout ?? 5000,
   };
