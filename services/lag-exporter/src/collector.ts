@@ -188,8 +188,8 @@ interface RenderedScrape {
 
 /**
  * Renders the stream and group series of one scrape, every metric in one pass over the groups, part
- * by part as the read delivers them (core `readAllBacklogs` `onStreams`): the text of one part is
- * written while Redis reads the next.
+ * by part as the read delivers them (`onStreams` of core `readAllBacklogsOver` and `readAllBacklogs`):
+ * the text of one part is written while Redis reads the next.
  */
 class ScrapeText {
   /** Per metric (the group metrics, then `stream_length`), the lines of the parts so far. */
