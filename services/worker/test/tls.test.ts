@@ -1,5 +1,6 @@
 /**
- * `rediss://`: a worker process reaches a private redis-server over TLS only (its own self-signed
+ * `rediss://`: a worker process (and the lag exporter, whose scrape has its own RESP connection too)
+ * reaches a private redis-server over TLS only (its own self-signed
  * certificate, made here with openssl), on both of its connections: the command connection (ioredis)
  * and the read connection (StreamConsumer, its own RESP client). The server also listens on a plain
  * port, used by the test alone to fill the stream and to look at `CLIENT LIST`.
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalRedis, freePort } from '../../core/src';
-import { waitFor } from '../../../test-support/process';
+import { startService, waitFor } from '../../../test-support/process';
 import { fill, startWorker, waitDrained, workerPort } from './support';
 
 let server: LocalRedis;
@@ -86,5 +87,28 @@ test('rediss:// without trusting the certificate: nothing is read, /readyz answe
   } finally {
     w.kill('SIGTERM');
     await w.exited;
+  }
+}, 60_000);
+
+test('the lag exporter over rediss://: its scrape connection and its ioredis connection use TLS, and the backlog it reports is exact', async () => {
+  await fill(admin, 'tls:backlog', 25);
+  await admin.xgroup('CREATE', 'tls:backlog', 'g', '0');
+  await admin.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', 'tls:backlog', '>'); // 10 pending, 15 lag
+  const port = await freePort();
+  const svc = startService('lag-exporter', { REDIS_URL: `rediss://localhost:${tlsPort}`, NODE_EXTRA_CA_CERTS: caFile, PORT: String(port), STREAMS: 'tls:*', LOG_LEVEL: 'warn' });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 20_000, 50, 'exporter /readyz 200');
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toMatch(/^stream_workers_exporter_up 1$/m);
+    expect(text).toMatch(/^stream_workers_group_pending\{stream="tls:backlog",group="g"\} 10$/m);
+    expect(text).toMatch(/^stream_workers_group_lag\{stream="tls:backlog",group="g"\} 15$/m);
+    expect(text).toMatch(/^stream_workers_group_outstanding\{stream="tls:backlog",group="g"\} 25$/m);
+    // Every connection the exporter opened is on the TLS port (the plain one is the test's own).
+    const list = ((await admin.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => / name=lag-exporter/.test(l));
+    expect(list.length).toBeGreaterThanOrEqual(2);
+    for (const l of list) expect(Number(/ laddr=[^ ]*:(\d+) /.exec(l)![1])).toBe(tlsPort);
+  } finally {
+    svc.kill('SIGTERM');
+    await svc.exited;
   }
 }, 60_000);
