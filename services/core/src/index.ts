@@ -15,3 +15,4 @@ export * from './streams/dead-letter';
 export * from './streams/producer';
 export * from './streams/consumer';
 export * from './streams/claim';
+export * from './resp';

@@ -6,7 +6,8 @@
  */
 import Redis from 'ioredis';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { StreamConsumer, WedgedReadError, isNoGroupError, replyEnd, type RawEntry } from '../src/streams/consumer';
+import { StreamConsumer, WedgedReadError, isNoGroupError, type RawEntry } from '../src/streams/consumer';
+import { replyEnd } from '../src/resp';
 import { LocalRedis } from '../src/local-redis';
 
 const SHARED = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -14,7 +14,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type Redis from 'ioredis';
-import type { BacklogCommand, BacklogReply, BacklogTransport } from '@stream-workers/core';
+import { encodeCommand, replyEnd, utf8Slice, type BacklogCommand, type BacklogReply, type BacklogTransport } from '@stream-workers/core';
 
 /** Where and how to connect. */
 export interface RespConnectionOptions {
@@ -69,63 +69,7 @@ export class RespReplyError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Encoding and decoding.
 
-/** A command as a RESP2 array of bulk strings. */
-export function encodeCommand(args: BacklogCommand): string {
-  let s = `*${args.length}\r\n`;
-  for (const a of args) {
-    const v = String(a);
-    s += `$${Buffer.byteLength(v)}\r\n${v}\r\n`;
-  }
-  return s;
-}
-
 const CR = 13;
-
-/**
- * The offset just past the RESP2 value that starts at `o`, or -1 when `b` ends inside it. Walks only
- * the framing (type bytes and lengths), without allocating.
- */
-export function valueEnd(b: Buffer, o: number): number {
-  const n = b.length;
-  let remaining = 1;
-  while (remaining > 0) {
-    if (o >= n) return -1;
-    const t = b[o++]!;
-    remaining -= 1;
-    if (t === 36 /* $ */ || t === 42 /* * */) {
-      let neg = false;
-      if (b[o] === 45) {
-        neg = true;
-        o++;
-      }
-      let len = 0;
-      for (;;) {
-        if (o >= n) return -1;
-        const c = b[o]!;
-        if (c === CR) break;
-        len = len * 10 + (c - 48);
-        o++;
-      }
-      o += 2;
-      if (neg) continue; // null bulk or null array
-      if (t === 36) o += len + 2;
-      else remaining += len;
-    } else {
-      // + - : a line up to CRLF
-      while (o < n && b[o] !== CR) o++;
-      if (o >= n) return -1;
-      o += 2;
-    }
-  }
-  return o <= n ? o : -1;
-}
-
-/** Buffer's own UTF-8 slicer (what `toString('utf8', start, end)` dispatches to, minus its argument checks). */
-type SlicingBuffer = Buffer & { utf8Slice(start: number, end: number): string };
-const utf8Slice: (b: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as Partial<SlicingBuffer>).utf8Slice === 'function'
-    ? (b, start, end) => (b as SlicingBuffer).utf8Slice(start, end)
-    : (b, start, end) => b.toString('utf8', start, end);
 
 /**
  * Short strings that recur in every reply (the keys of `XINFO`, group names, `QUEUED`), decoded once:
@@ -217,7 +161,7 @@ class Cursor {
 
   /** Steps over one value without decoding it. */
   skip(): void {
-    const end = valueEnd(this.b, this.o);
+    const end = replyEnd(this.b, this.o);
     if (end < 0) throw INCOMPLETE;
     this.o = end;
   }
@@ -498,7 +442,7 @@ export class RespConnection implements BacklogTransport {
       }
       // A reply decoded while its bytes arrive would be decoded again for every piece: once one was
       // found incomplete, it is decoded only when its framing says it is all there.
-      if (this.partial && valueEnd(b, o) < 0) break;
+      if (this.partial && replyEnd(b, o) < 0) break;
       c.o = o;
       let value: unknown;
       try {

@@ -28,8 +28,8 @@ afterAll(async () => {
 function genericTwin(registry: Registry): Registry {
   const twin = new Registry();
   for (const m of registry.getMetricsAsArray()) {
-    const { name, help, type, aggregator } = m as unknown as { name: string; help: string; type: string; aggregator: string };
-    twin.registerMetric({ name, help, type, aggregator, get: () => m.get() } as unknown as Metric);
+    const { name, help, type, aggregator, get } = m as unknown as { name: string; help: string; type: string; aggregator: string; get(): Promise<unknown> };
+    twin.registerMetric({ name, help, type, aggregator, get: () => get.call(m) } as unknown as Metric);
   }
   return twin;
 }

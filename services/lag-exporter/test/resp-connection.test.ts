@@ -8,7 +8,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { createRedis, closeRedis, readAllBacklogs, readAllBacklogsOver } from '@stream-workers/core';
-import { RespConnection, encodeCommand, respOptionsOf, valueEnd } from '../src/resp-connection';
+import { encodeCommand, replyEnd } from '@stream-workers/core';
+import { RespConnection, respOptionsOf } from '../src/resp-connection';
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 
 const prefix = uniquePrefix('lagx-resp');
@@ -89,9 +90,9 @@ test('respOptionsOf follows the URL core createRedis was given: rediss:// (TLS),
 test('encoding and framing: UTF-8 lengths, nested arrays, nulls, values cut short', () => {
   expect(encodeCommand(['XRANGE', 'ż', 5])).toBe('*3\r\n$6\r\nXRANGE\r\n$2\r\nż\r\n$1\r\n5\r\n');
   const reply = Buffer.from('*3\r\n$3\r\nabc\r\n*2\r\n:1\r\n$-1\r\n+OK\r\n:7\r\n');
-  expect(valueEnd(reply, 0)).toBe(reply.length - 4);
-  expect(valueEnd(reply, reply.length - 4)).toBe(reply.length);
-  for (let cut = 0; cut < reply.length - 4; cut++) expect(valueEnd(reply.subarray(0, cut), 0)).toBe(-1);
+  expect(replyEnd(reply, 0)).toBe(reply.length - 4);
+  expect(replyEnd(reply, reply.length - 4)).toBe(reply.length);
+  for (let cut = 0; cut < reply.length - 4; cut++) expect(replyEnd(reply.subarray(0, cut), 0)).toBe(-1);
 });
 
 test.each([

@@ -3,6 +3,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type Redis from 'ioredis';
 import { reconnectDelay } from '../redis';
+import { HAS_SLICERS, encodeCommand, replyEnd, type SlicingBuffer } from '../resp';
 
 /** One entry as Redis returns it; `fields` is null when the entry was deleted from the stream while pending. */
 export type RawEntry = [id: string, fields: string[] | null];
@@ -152,57 +153,6 @@ function parseGeneric(c: Cursor): unknown {
   }
 }
 
-/** Buffer's own per-encoding slicers (what `toString(encoding, start, end)` dispatches to). */
-interface Slicers {
-  latin1Slice?: (start: number, end: number) => string;
-  utf8Slice?: (start: number, end: number) => string;
-}
-/** A Buffer with its slicers (present in every supported Node.js; checked once below). */
-type SlicingBuffer = Buffer & Required<Slicers>;
-const proto = Buffer.prototype as unknown as Slicers;
-const HAS_SLICERS = typeof proto.latin1Slice === 'function' && typeof proto.utf8Slice === 'function';
-
-/**
- * The offset just past the first complete RESP2 reply in `b`, or -1 when `b` ends inside it. Only
- * walks the framing (type bytes, lengths): no allocation, so a reply that arrives in many chunks costs
- * one decode, not one per chunk.
- */
-export function replyEnd(b: Buffer): number {
-  const n = b.length;
-  let o = 0;
-  let remaining = 1;
-  while (remaining > 0) {
-    if (o >= n) return -1;
-    const t = b[o++]!;
-    remaining -= 1;
-    if (t === 36 /* $ */ || t === 42 /* * */) {
-      let neg = false;
-      if (b[o] === 45) {
-        neg = true;
-        o++;
-      }
-      let len = 0;
-      for (;;) {
-        if (o >= n) return -1;
-        const c = b[o]!;
-        if (c === CR) break;
-        len = len * 10 + (c - 48);
-        o++;
-      }
-      o += 2; // CRLF
-      if (neg) continue; // null bulk or null array
-      if (t === 36) o += len + 2;
-      else remaining += len;
-    } else {
-      // + - : a line up to CRLF
-      while (o < n && b[o] !== CR) o++;
-      if (o >= n) return -1;
-      o += 2;
-    }
-  }
-  return o <= n ? o : -1;
-}
-
 /**
  * Field names seen in replies, interned: a stream repeats the same few names in every entry, so
  * matching them by a byte compare saves a string allocation and a UTF-8 decode per field. Bounded:
@@ -300,16 +250,6 @@ function parseEntries(c: Cursor, names: FieldNames): RawEntry[] | RedisReplyErro
     out[e] = [id, fields];
   }
   return out;
-}
-
-/** The same bytes `ioredis` would send for a command (RESP2 array of bulk strings). */
-function encodeCommand(args: ReadonlyArray<string | number>): string {
-  let s = `*${args.length}\r\n`;
-  for (const a of args) {
-    const v = String(a);
-    s += `$${Buffer.byteLength(v)}\r\n${v}\r\n`;
-  }
-  return s;
 }
 
 interface Waiting {
