@@ -5,10 +5,19 @@
  * set-up and then never replies (a dead link).
  */
 import Redis from 'ioredis';
-import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { StreamConsumer, WedgedReadError, isNoGroupError, type RawEntry } from '../src/streams/consumer';
 import { replyEnd } from '../src/resp';
 import { LocalRedis } from '../src/local-redis';
+import { choppingProxy, type ChoppingProxy } from '../../../test-support/chopping-proxy';
+
+const proxies: ChoppingProxy[] = [];
+/** Port of a proxy to `port` that cuts every reply into 1..7-byte pieces (closed after the file). */
+async function choppedPort(port: number): Promise<number> {
+  const p = await choppingProxy(port);
+  proxies.push(p);
+  return p.port;
+}
 
 const SHARED = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `test:stream-consumer:${process.pid}:${Date.now().toString(36)}`;
@@ -24,6 +33,7 @@ afterAll(async () => {
   if (keys.length) await redis.del(...keys);
   redis.disconnect();
   for (const s of sockets) s.destroy();
+  await Promise.all(proxies.map((p) => p.close()));
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
@@ -33,43 +43,6 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** A TCP proxy to `port` that forwards replies in random pieces of 1..7 bytes, each in its own write. */
-async function choppingProxy(port: number): Promise<number> {
-  return listen(
-    createServer((client) => {
-      sockets.add(client);
-      const upstream = connect(port, '127.0.0.1');
-      sockets.add(upstream);
-      client.on('data', (d) => upstream.write(d));
-      client.setNoDelay(true);
-      // Pieces go out one per event-loop turn, in order, so the reader sees replies cut anywhere.
-      const queue: Buffer[] = [];
-      let flushing = false;
-      const flush = (): void => {
-        const piece = queue.shift();
-        if (!piece) {
-          flushing = false;
-          return;
-        }
-        client.write(piece);
-        setImmediate(flush);
-      };
-      upstream.on('data', (d: Buffer) => {
-        for (let i = 0; i < d.length; ) {
-          const n = 1 + Math.floor(Math.random() * 7);
-          queue.push(d.subarray(i, i + n));
-          i += n;
-        }
-        if (!flushing) {
-          flushing = true;
-          setImmediate(flush);
-        }
-      });
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    }),
-  );
-}
 
 async function setup(name: string, n: number): Promise<{ stream: string; ids: string[] }> {
   const stream = `${prefix}:${name}`;
@@ -81,7 +54,7 @@ async function setup(name: string, n: number): Promise<{ stream: string; ids: st
 
 test('entries read through a proxy that cuts replies into 1..7-byte pieces equal a plain client\'s XREADGROUP; deleted pending entries come back with null fields', async () => {
   const { stream, ids } = await setup('chop', 300);
-  const port = await choppingProxy(6379);
+  const port = await choppedPort(6379);
   const c = new StreamConsumer({ url: `redis://127.0.0.1:${port}`, stream, group: 'g', consumer: 'a', blockMs: 50, name: 'chop test' });
   try {
     const got: RawEntry[] = [];

@@ -4,25 +4,29 @@
  * error inside; ACL user + SELECT; a wrong password; a killed server (the next send reconnects);
  * reset() and close(). Shared Redis with unique keys for reads; private redis-servers for the rest.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { createRedis, closeRedis, readAllBacklogs, readAllBacklogsOver } from '@stream-workers/core';
 import { encodeCommand, replyEnd } from '@stream-workers/core';
 import { RespConnection, respOptionsOf } from '../src/resp-connection';
+import { choppingProxy, type ChoppingProxy } from '../../../test-support/chopping-proxy';
+
+const proxies: ChoppingProxy[] = [];
+/** Port of a proxy to `port` that cuts every reply into 1..7-byte pieces (closed after the file). */
+async function choppedPort(port: number): Promise<number> {
+  const p = await choppingProxy(port);
+  proxies.push(p);
+  return p.port;
+}
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 
 const prefix = uniquePrefix('lagx-resp');
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
 let redis: Redis;
 
 beforeAll(() => {
   redis = new Redis(SHARED_REDIS_URL);
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) s.close();
+  await Promise.all(proxies.map((p) => p.close()));
   await deleteKeys(redis, prefix);
   redis.disconnect();
 });
@@ -32,42 +36,6 @@ const shared = (): RespConnection => {
   return new RespConnection({ host: u.hostname, port: Number(u.port || 6379) });
 };
 
-/** A TCP proxy to `port` that forwards replies in random pieces of 1..7 bytes, each in its own write. */
-async function choppingProxy(port: number): Promise<number> {
-  const server = createServer((client) => {
-    sockets.add(client);
-    const upstream = connect(port, '127.0.0.1');
-    sockets.add(upstream);
-    client.on('data', (d) => upstream.write(d));
-    const queue: Buffer[] = [];
-    let flushing = false;
-    const flush = (): void => {
-      const piece = queue.shift();
-      if (!piece) {
-        flushing = false;
-        return;
-      }
-      client.write(piece);
-      setImmediate(flush);
-    };
-    upstream.on('data', (d: Buffer) => {
-      for (let i = 0; i < d.length; ) {
-        const n = 1 + Math.floor(Math.random() * 7);
-        queue.push(d.subarray(i, i + n));
-        i += n;
-      }
-      if (!flushing) {
-        flushing = true;
-        setImmediate(flush);
-      }
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as AddressInfo).port;
-}
 
 async function fixture(name: string): Promise<string> {
   const s = `${prefix}:${name}`;
@@ -101,7 +69,7 @@ test.each([
 ])('replies equal ioredis\' (%s): entries without fields, XINFO STREAM values core reads, MULTI/EXEC with an error inside', async (_name, chopped) => {
   const s = await fixture(`eq:${chopped ? 'chopped' : 'direct'}`);
   const u = new URL(SHARED_REDIS_URL);
-  const conn = chopped ? new RespConnection({ host: '127.0.0.1', port: await choppingProxy(Number(u.port || 6379)) }) : shared();
+  const conn = chopped ? new RespConnection({ host: '127.0.0.1', port: await choppedPort(Number(u.port || 6379)) }) : shared();
   try {
     const got = await conn.send([
       ['XRANGE', s, '-', '+', 'COUNT', 3],
@@ -147,7 +115,7 @@ test('readAllBacklogsOver on this connection gives what readAllBacklogs gives on
   streams.push(`${prefix}:same:string`);
   const u = new URL(SHARED_REDIS_URL);
   const direct = shared();
-  const chopped = new RespConnection({ host: '127.0.0.1', port: await choppingProxy(Number(u.port || 6379)) });
+  const chopped = new RespConnection({ host: '127.0.0.1', port: await choppedPort(Number(u.port || 6379)) });
   try {
     const NOW = Date.now();
     const viaScript = await readAllBacklogs(redis, streams, { nowMs: NOW });
