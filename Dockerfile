@@ -1,10 +1,11 @@
-# syntax=docker/dockerfile:1
 # One image for every service; the container's arguments select which one runs:
 #   docker run stream-workers services/worker/dist/main.js
 # (the Helm chart, docker-compose.yml and k8s/ do exactly that). One image keeps the shared core
 # library, the dependency tree and the build in one cacheable place; each service only adds a few
 # kilobytes of compiled JavaScript, so per-service images would cost four builds and pushes for no gain.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The base: an official Node.js LTS image (22 or 24). `make cluster-up` passes a locally made Debian
+# image with the machine's node instead (no registry can be reached there).
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: all dependencies, compile TypeScript --------------------------------------------
 FROM ${NODE_IMAGE} AS build

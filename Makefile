@@ -59,6 +59,19 @@ chart-lint: tools ## helm lint + helm template for every charts/stream-workers/c
 manifests: tools ## Render k8s/ plain manifests from the chart
 	@bash scripts/render-manifests.sh
 
+cluster-up: install tools ## Real single-node Kubernetes 1.20 here (root, Debian): builds it once, starts it, builds stream-workers:dev
+	@bash scripts/local-cluster/up.sh
+
+cluster-down: ## Stop the local cluster and remove its containers, mounts, bridge and iptables chains (keeps the build cache)
+	@bash scripts/local-cluster/down.sh
+
+test-k8s: install build tools ## cluster-up, the e2e suite on it (jest project k8s), cluster-down even when a test fails
+	@mkdir -p .tmp && rm -f .tmp/jest-k8s.json
+	@status=0; bash scripts/local-cluster/up.sh || status=$$?; \
+	  if [ $$status -eq 0 ]; then $(JEST) --selectProjects k8s --runInBand --json --outputFile=.tmp/jest-k8s.json || status=$$?; fi; \
+	  bash scripts/local-cluster/down.sh || status=$$((status ? status : 1)); \
+	  node scripts/jest-summary.mjs .tmp/jest-k8s.json; exit $$status
+
 images: ## Build the container images (needs Docker)
 	@bash scripts/build-images.sh
 
@@ -72,4 +85,4 @@ clean: ## Remove build output
 docs: install ## Regenerate the README's configuration tables from the services' option definitions
 	@UPDATE_DOCS=1 $(JEST) --selectProjects core -- services/core/test/readme-config
 
-.PHONY: demo demo-prerequisites test test-unit docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean
+.PHONY: demo demo-prerequisites test test-unit cluster-up cluster-down test-k8s docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean

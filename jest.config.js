@@ -30,5 +30,7 @@ module.exports = {
     project('chart', 'charts/test'),
     project('demo', 'scripts/test'),
     project('reliability', 'test/reliability'),
+    // The cluster suite: needs `make cluster-up` (make test-k8s runs it); slow steps, so long timeouts.
+    project('k8s', 'test/k8s', { testTimeout: 900_000 }),
   ],
 };

@@ -63,6 +63,7 @@ export class Autoscaler {
   private outstanding: number | undefined;
   private readonly scaleEvents: Counter<'direction'> | undefined;
   private readonly targetErrors: Counter<'kind'> | undefined;
+  private readonly loops: Counter<'outcome'> | undefined;
 
   constructor(private readonly opts: AutoscalerOptions) {
     this.decider = new ScaleDecider(opts.policy);
@@ -96,6 +97,13 @@ export class Autoscaler {
       });
       this.scaleEvents.inc({ direction: 'up' }, 0);
       this.scaleEvents.inc({ direction: 'down' }, 0);
+      this.loops = new Counter({
+        name: `${METRIC_PREFIX}autoscaler_loops_total`,
+        help: 'Rounds of the decision loop, by outcome (decided, paused, standby, target-error): shows the loop is alive',
+        labelNames: ['outcome'],
+        registers: [registry],
+      });
+      for (const outcome of ['decided', 'paused', 'standby', 'target-error']) this.loops.inc({ outcome }, 0);
       this.targetErrors = new Counter({
         name: `${METRIC_PREFIX}autoscaler_target_errors_total`,
         help: 'Failed calls to the scale target, by kind (forbidden, not-found, unreachable, …)',
@@ -129,9 +137,14 @@ export class Autoscaler {
 
   /** One decision (exposed for tests and embedding). */
   tick(): Promise<TickOutcome> {
-    this.inflight ??= this.decide().finally(() => {
-      this.inflight = undefined;
-    });
+    this.inflight ??= this.decide()
+      .then((outcome) => {
+        this.loops?.inc({ outcome: outcome.kind });
+        return outcome;
+      })
+      .finally(() => {
+        this.inflight = undefined;
+      });
     return this.inflight;
   }
 

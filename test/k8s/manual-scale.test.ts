@@ -1,0 +1,54 @@
+/**
+ * `kubectl scale` with autoscaling.mode=none on the real node, then `helm upgrade` to builtin: the
+ * manual count must survive the upgrade (the chart renders the live count for an existing
+ * Deployment) until the autoscaler decides; it must never drop to the default of 1 in between.
+ */
+import { waitFor } from '../../test-support/process';
+import {
+  assertCluster, createNamespace, deleteNamespace, deploymentReplicas, helm, kubectl, LOCAL_VALUES, names, ReplicaTimeline, CHART_DIR,
+} from './support/cluster';
+
+const NS = 'sw-e2e-manual';
+const RELEASE = 'manual';
+const n = names(RELEASE);
+const log = (msg: string): void => void process.stdout.write(`[k8s manual-scale] ${msg}\n`);
+
+describe('kubectl scale with mode none, and the upgrade to builtin', () => {
+  beforeAll(async () => {
+    assertCluster();
+    await deleteNamespace(NS);
+    createNamespace(NS);
+  });
+  afterAll(async () => {
+    await deleteNamespace(NS);
+  });
+
+  test('mode none: kubectl scale sticks; the upgrade to builtin keeps the count until the autoscaler decides', async () => {
+    helm(['install', RELEASE, CHART_DIR, '--namespace', NS, '--values', LOCAL_VALUES, '--set', 'autoscaling.mode=none', '--set', 'worker.replicas=1',
+      '--set', 'producer.enabled=false', '--wait', '--timeout', '5m']);
+    expect(deploymentReplicas(NS, n.worker).spec).toBe(1);
+    kubectl(['-n', NS, 'scale', 'deployment', n.worker, '--replicas=3']);
+    await waitFor(() => deploymentReplicas(NS, n.worker).ready === 3, 120_000, 250, '3 Ready workers');
+
+    // Nothing in the release fights the manual count: no autoscaler exists in mode none, and the
+    // Deployment controller keeps 3 Ready.
+    expect(kubectl(['-n', NS, 'get', 'deployments', '-o', 'name'])).not.toContain(n.autoscaler);
+    expect(deploymentReplicas(NS, n.worker)).toEqual({ spec: 3, ready: 3, available: 3 });
+
+    const timeline = new ReplicaTimeline(NS, n.worker, 200).start();
+    try {
+      helm(['upgrade', RELEASE, CHART_DIR, '--namespace', NS, '--reuse-values', '--set', 'autoscaling.mode=builtin', '--set', 'autoscaling.cooldownPeriodSeconds=15', '--wait', '--timeout', '5m']);
+      expect(deploymentReplicas(NS, n.worker).spec).toBe(3);
+      // The autoscaler (idle group) then scales to its decision, 0 after the cooldown.
+      await waitFor(() => deploymentReplicas(NS, n.worker).spec === 0, 180_000, 250, 'autoscaler scales the idle workers to 0');
+    } finally {
+      timeline.stop();
+    }
+    log(`replicas through the upgrade: ${timeline}`);
+    const counts = timeline.changes.map((c) => c.replicas);
+    // 3 until the autoscaler's decision, then 0: never the default 1 in between.
+    expect(counts[0]).toBe(3);
+    expect(counts).not.toContain(1);
+    expect(counts[counts.length - 1]).toBe(0);
+  });
+});

@@ -1,0 +1,285 @@
+/**
+ * The local cluster as the e2e suite sees it: kubectl, helm and docker against the node that
+ * `make cluster-up` started (kubeconfig in .cluster/), Redis and the services reached through their
+ * Service ClusterIPs (kube-proxy's rules on this host), and the worker containers' exit codes read
+ * from the node's engine. Nothing here is a double: every call reaches the real apiserver, kubelet
+ * and pods.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, copyFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { waitFor } from '../../../test-support/process';
+
+export const REPO_ROOT = join(__dirname, '..', '..', '..');
+export const CLUSTER_DIR = process.env.SW_CLUSTER_STATE ?? join(REPO_ROOT, '.cluster');
+export const KUBECONFIG = join(CLUSTER_DIR, 'kubeconfig');
+export const CHART_DIR = join(REPO_ROOT, 'charts', 'stream-workers');
+export const LOCAL_VALUES = join(CHART_DIR, 'ci', 'local-cluster-values.yaml');
+export const E2E_IMAGE = { repository: 'stream-workers', tag: 'e2e' };
+const TOOLS = join(REPO_ROOT, '.tools', 'bin');
+const DOCKER = '/usr/bin/docker';
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], input?: string): Run {
+  const r = spawnSync(cmd, args, {
+    cwd: REPO_ROOT,
+    input,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 600_000,
+    env: {
+      ...process.env,
+      KUBECONFIG,
+      DOCKER_HOST: `unix://${join(CLUSTER_DIR, 'docker.sock')}`,
+      HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'),
+      HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'),
+      HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data'),
+    },
+  });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function must(what: string, r: Run): string {
+  if (r.status !== 0) throw new Error(`${what} exited ${r.status}:\n${r.stderr.slice(-3000)}${r.stdout.slice(-1000)}`);
+  return r.stdout;
+}
+
+export const kubectlRun = (args: string[], input?: string): Run => run(join(TOOLS, 'kubectl'), args, input);
+export const kubectl = (args: string[], input?: string): string => must(`kubectl ${args.join(' ')}`, kubectlRun(args, input));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubectl JSON is checked field by field where used
+export const kubectlJson = (args: string[]): any => JSON.parse(kubectl([...args, '-o', 'json']));
+export const helmRun = (args: string[]): Run => run(join(TOOLS, 'helm'), args);
+export const helm = (args: string[]): string => must(`helm ${args.join(' ')}`, helmRun(args));
+export const docker = (args: string[]): string => must(`docker ${args.join(' ')}`, run(DOCKER, args));
+
+/** Fails with what to do when the cluster is not up (the suite never starts one itself). */
+export function assertCluster(): void {
+  if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} missing: run \`make cluster-up\` (or \`make test-k8s\`) first`);
+  must('kubectl get nodes', kubectlRun(['get', 'nodes']));
+}
+
+/**
+ * stream-workers:e2e = stream-workers:dev plus the recording handler of the process tests
+ * (test-support/handlers/recording-handler.js, which counts starts and completions per event id in
+ * Redis): the per-event ledger. Built into the node's engine; cached layers make a rebuild instant.
+ */
+export function buildE2eImage(): void {
+  const ctx = mkdtempSync(join(tmpdir(), 'sw-e2e-image-'));
+  try {
+    copyFileSync(join(REPO_ROOT, 'test-support', 'handlers', 'recording-handler.js'), join(ctx, 'recording-handler.js'));
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      ['FROM stream-workers:dev', 'COPY recording-handler.js /app/test-support/handlers/recording-handler.js', ''].join('\n'),
+    );
+    docker(['build', '-q', '-t', `${E2E_IMAGE.repository}:${E2E_IMAGE.tag}`, ctx]);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
+export const RECORDING_HANDLER = '/app/test-support/handlers/recording-handler.js';
+
+/** `--set` lines that run the workers with the recording handler writing to ledger key `key`. */
+export function recordingWorkerSets(key: string, workMs: number): string[] {
+  return [
+    `image.repository=${E2E_IMAGE.repository}`,
+    `image.tag=${E2E_IMAGE.tag}`,
+    `worker.handler=${RECORDING_HANDLER}`,
+    `worker.extraEnv[0].name=RECORD_KEY`,
+    `worker.extraEnv[0].value=${key}`,
+    `worker.extraEnv[1].name=RECORD_WORK_MS`,
+    `worker.extraEnv[1].value=${workMs}`,
+  ];
+}
+
+export function createNamespace(ns: string): void {
+  kubectl(['create', 'namespace', ns]);
+}
+
+/** Deletes the namespace and waits until it is gone (its pods drained and removed). */
+export async function deleteNamespace(ns: string): Promise<void> {
+  kubectlRun(['delete', 'namespace', ns, '--wait=false']);
+  await waitFor(() => kubectlRun(['get', 'namespace', ns]).status !== 0, 180_000, 500, `namespace ${ns} deleted`);
+}
+
+export interface Names {
+  worker: string;
+  producer: string;
+  exporter: string;
+  autoscaler: string;
+  redis: string;
+}
+
+/** Object names of release `release` (the chart's <release>-stream-workers-<component>). */
+export function names(release: string): Names {
+  const base = release.includes('stream-workers') ? release : `${release}-stream-workers`;
+  return { worker: `${base}-worker`, producer: `${base}-producer`, exporter: `${base}-lag-exporter`, autoscaler: `${base}-autoscaler`, redis: `${base}-redis` };
+}
+
+export function clusterIP(ns: string, service: string): string {
+  const ip = kubectl(['-n', ns, 'get', 'service', service, '-o', 'jsonpath={.spec.clusterIP}']).trim();
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`service ${ns}/${service} has no ClusterIP (${ip})`);
+  return ip;
+}
+
+/** A client of the release's Redis through its Service's ClusterIP. */
+export async function redisOf(ns: string, release: string): Promise<Redis> {
+  const redis = new Redis({ host: clusterIP(ns, names(release).redis), port: 6379, lazyConnect: true, maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  return redis;
+}
+
+export function deploymentReplicas(ns: string, name: string): { spec: number; ready: number; available: number } {
+  const d = kubectlJson(['-n', ns, 'get', 'deployment', name]);
+  return { spec: d.spec.replicas ?? 1, ready: d.status.readyReplicas ?? 0, available: d.status.availableReplicas ?? 0 };
+}
+
+export interface PodInfo {
+  name: string;
+  ready: boolean;
+  phase: string;
+  deleting: boolean;
+}
+
+export function pods(ns: string, selector: string): PodInfo[] {
+  const list = kubectlJson(['-n', ns, 'get', 'pods', '-l', selector]);
+  return (list.items as Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { phase: string; conditions?: Array<{ type: string; status: string }> } }>).map((p) => ({
+    name: p.metadata.name,
+    phase: p.status.phase,
+    deleting: Boolean(p.metadata.deletionTimestamp),
+    ready: (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+  }));
+}
+
+export const workerSelector = (release: string): string => `app.kubernetes.io/instance=${release},app.kubernetes.io/component=worker`;
+
+/** Consumer names of `group` on `stream` with their pending counts. */
+export async function consumers(redis: Redis, stream: string, group: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const rows = (await redis.xinfo('CONSUMERS', stream, group).catch(() => [])) as unknown[][];
+  for (const row of rows) {
+    const f = new Map<string, unknown>();
+    for (let i = 0; i < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
+    out.set(String(f.get('name')), Number(f.get('pending')));
+  }
+  return out;
+}
+
+/** Lag + pending of the group (the autoscaler's signal), read the way XINFO GROUPS reports it. */
+export async function outstanding(redis: Redis, stream: string, group: string): Promise<number> {
+  const rows = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+  for (const row of rows) {
+    const f = new Map<string, unknown>();
+    for (let i = 0; i < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
+    if (f.get('name') === group) return Number(f.get('lag') ?? 0) + Number(f.get('pending') ?? 0);
+  }
+  return Number.NaN;
+}
+
+/**
+ * Watches the node's engine for worker containers of a namespace and keeps the exit code of every
+ * one that stopped (the kubelet leaves a stopped container in the engine for a while after its pod
+ * is gone; polled every 500 ms, so none is missed).
+ */
+export class ExitWatcher {
+  readonly exits = new Map<string, { pod: string; exitCode: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ns: string, private readonly container = 'worker') {}
+
+  start(): this {
+    const poll = (): void => {
+      this.poll();
+      this.timer = setTimeout(poll, 500);
+    };
+    poll();
+    return this;
+  }
+
+  poll(): void {
+    const r = run(DOCKER, ['ps', '-a', '--filter', `label=io.kubernetes.pod.namespace=${this.ns}`, '--filter', `label=io.kubernetes.container.name=${this.container}`, '--filter', 'status=exited', '--format', '{{.ID}} {{.Label "io.kubernetes.pod.name"}}']);
+    for (const line of r.stdout.split('\n').filter(Boolean)) {
+      const [id, pod] = line.split(' ');
+      if (this.exits.has(id)) continue;
+      const code = run(DOCKER, ['inspect', '-f', '{{.State.ExitCode}}', id]);
+      if (code.status === 0) this.exits.set(id, { pod, exitCode: Number(code.stdout.trim()) });
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.poll();
+  }
+}
+
+/** Records a Deployment's spec.replicas every `intervalMs` as a timeline of changes. */
+export class ReplicaTimeline {
+  readonly changes: Array<{ t: number; replicas: number; ready: number }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  readonly t0 = Date.now();
+
+  constructor(private readonly ns: string, private readonly deployment: string, private readonly intervalMs = 500) {}
+
+  start(): this {
+    const tick = (): void => {
+      const r = kubectlRun(['-n', this.ns, 'get', 'deployment', this.deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
+      if (r.status === 0) {
+        const [spec, ready] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
+        const last = this.changes[this.changes.length - 1];
+        if (!last || last.replicas !== spec || last.ready !== ready) this.changes.push({ t: Date.now() - this.t0, replicas: spec, ready });
+      }
+      this.timer = setTimeout(tick, this.intervalMs);
+    };
+    tick();
+    return this;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** "t+1.2s 0 (ready 0), t+3.4s 4 (ready 1), ..." */
+  toString(): string {
+    return this.changes.map((c) => `t+${(c.t / 1000).toFixed(1)}s ${c.replicas} (ready ${c.ready})`).join(', ');
+  }
+}
+
+/** POSTs `count` events to the producer Service in batches; returns the ids sent (all answered 202). */
+export async function publish(ns: string, release: string, stream: string, count: number, opts: { prefix: string; type?: string; batch?: number; data?: (i: number) => unknown }): Promise<string[]> {
+  const url = `http://${clusterIP(ns, names(release).producer)}:8080/v1/streams/${encodeURIComponent(stream)}/events`;
+  const batch = opts.batch ?? 500;
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += batch) {
+    const events = [];
+    for (let i = start; i < Math.min(count, start + batch); i++) {
+      const id = `${opts.prefix}-${i}`;
+      ids.push(id);
+      events.push({ id, source: '/e2e', type: opts.type ?? 'e2e.burst', data: opts.data ? opts.data(i) : { n: i } });
+    }
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events) });
+    if (res.status !== 202) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  }
+  return ids;
+}
+
+/** Lost and duplicated events from the recording handler's ledger (<key>:done counts per id). */
+export async function ledger(redis: Redis, key: string, ids: string[]): Promise<{ done: number; lost: number; duplicates: number }> {
+  const done = await redis.hgetall(`${key}:done`);
+  let lost = 0;
+  let duplicates = 0;
+  for (const id of ids) {
+    const n = Number(done[id] ?? 0);
+    if (n === 0) lost += 1;
+    else duplicates += n - 1;
+  }
+  return { done: Object.keys(done).length, lost, duplicates };
+}
