@@ -24,7 +24,7 @@ interface ContainerSpec {
   name: string;
   args?: string[];
   env?: EnvVar[];
-  ports?: Array<{ name?: string; containerPort: number }>;
+  ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
   readinessProbe?: { httpGet?: { port: string | number; path: string } };
   livenessProbe?: { httpGet?: { port: string | number; path: string } };
   securityContext?: { readOnlyRootFilesystem?: boolean };
@@ -115,7 +115,7 @@ describe.each(CI)('%s', (file) => {
     const graceMs = Number(env.get('SHUTDOWN_GRACE_MS')?.value);
     expect(graceMs).toBeGreaterThan(0);
     expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(graceMs);
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 8081 }]);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8081, protocol: 'TCP' }]);
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'http' });
     const pdb = one(objs, 'PodDisruptionBudget') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };

@@ -192,6 +192,25 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/*
+Ports. Every port names its protocol, although TCP is the default: protocol is part of the merge
+key of a Service's and a container's ports lists, and server-side apply (Helm 4) on Kubernetes 1.20
+rejects a Service port without it. One helper per list, so no port can miss it.
+*/}}
+{{/* One Service port: dict "name" (also the container port's name it targets) "port". */}}
+{{- define "sw.servicePort" -}}
+- name: {{ .name }}
+  port: {{ .port }}
+  targetPort: {{ .name }}
+  protocol: TCP
+{{- end -}}
+{{/* One container port: dict "name" "port". */}}
+{{- define "sw.containerPort" -}}
+- name: {{ .name }}
+  containerPort: {{ .port }}
+  protocol: TCP
+{{- end -}}
+
 {{/* Shared volumes: a writable /tmp on a read-only root filesystem. */}}
 {{- define "sw.tmpVolume" -}}
 - name: tmp
