@@ -2,19 +2,30 @@
 # Renders the plain manifests in k8s/ from the chart (default values: built-in autoscaler, in-chart
 # Redis, namespace stream-workers). `make manifests` runs it; charts/test/manifests.test.ts fails when
 # k8s/ is out of date. OUT_DIR=<dir> renders elsewhere (the test does that).
+#
+# Plain manifests fit one Kubernetes version range; the chart picks API versions and fields from the
+# server it installs to (templates/_helpers.tpl). k8s/ is rendered for Kubernetes 1.27 and newer
+# (policy/v1 PodDisruptionBudget with unhealthyPodEvictionPolicy, topology spread matchLabelKeys),
+# pinned here so that the output does not follow Helm's own default version. On older clusters
+# (1.20-1.26) install the chart instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HELM=${HELM:-.tools/bin/helm}
 OUT_DIR=${OUT_DIR:-k8s}
 NAMESPACE=stream-workers
+# The oldest Kubernetes the manifests are for, and the API a server of that version lists.
+KUBE_VERSION=1.27.0
+API_VERSIONS=policy/v1/PodDisruptionBudget
 [ -x "$HELM" ] || { echo "render-manifests: $HELM missing: run 'bash scripts/install-tools.sh'" >&2; exit 1; }
 mkdir -p "$OUT_DIR"
 header="# Generated from charts/stream-workers by scripts/render-manifests.sh (make manifests). Do not edit:
-# change the chart (or values) and re-run it. charts/test checks that this file is up to date."
+# change the chart (or values) and re-run it. charts/test checks that this file is up to date.
+# For Kubernetes $KUBE_VERSION and newer; on older clusters install the chart (it picks the API versions)."
 {
   echo "$header"
   # Plain manifests are not managed by Helm: drop Helm's bookkeeping labels.
   "$HELM" template stream-workers charts/stream-workers --namespace "$NAMESPACE" \
+    --kube-version "$KUBE_VERSION" --api-versions "$API_VERSIONS" \
     | grep -v -e '^ *helm.sh/chart: ' -e '^ *app.kubernetes.io/managed-by: Helm$'
 } > "$OUT_DIR/stream-workers.yaml"
 cat > "$OUT_DIR/namespace.yaml" <<YAML

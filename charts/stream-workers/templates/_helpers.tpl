@@ -158,6 +158,48 @@ prometheus.io/path: /metrics
 {{- end }}
 {{- end -}}
 
+{{/*
+What the Kubernetes server supports. Chart.yaml allows 1.20 and newer; each rule that depends on the
+server is decided here, once, from .Capabilities (a real server's discovery under install/upgrade,
+or --kube-version/--api-versions under `helm template`). Versions are compared with a "-0" suffix
+so that providers' pre-release-style versions (v1.27.3-eks-...) count as that release.
+*/}}
+
+{{/*
+apiVersion of the PodDisruptionBudget: policy/v1 (Kubernetes 1.21+; policy/v1beta1 is gone in
+1.25) when the server lists policy/v1 PodDisruptionBudget, policy/v1beta1 otherwise (1.20).
+A live server's discovery always lists the kinds (policy/v1beta1/PodDisruptionBudget on 1.20). An
+offline `helm template` lists no kinds unless given --api-versions: with neither kind listed, the
+Kubernetes version decides (so a plain `helm template` for a current version still gets policy/v1).
+*/}}
+{{- define "sw.pdbApiVersion" -}}
+{{- $api := .Capabilities.APIVersions -}}
+{{- if $api.Has "policy/v1/PodDisruptionBudget" -}}
+policy/v1
+{{- else if and (not ($api.Has "policy/v1beta1/PodDisruptionBudget")) (semverCompare ">=1.21.0-0" .Capabilities.KubeVersion.Version) -}}
+policy/v1
+{{- else -}}
+policy/v1beta1
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the PodDisruptionBudget may carry unhealthyPodEvictionPolicy: policy/v1 only, and
+Kubernetes 1.26+ (alpha there, a server without the feature gate drops the field; beta and on by
+default from 1.27). Older servers reject the unknown field under server-side apply.
+*/}}
+{{- define "sw.pdbUnhealthyPodEvictionPolicy" -}}
+{{- if and (eq (include "sw.pdbApiVersion" .) "policy/v1") (semverCompare ">=1.26.0-0" .Capabilities.KubeVersion.Version) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+"true" when topology spread constraints may carry matchLabelKeys (beta and on by default from
+Kubernetes 1.27; an unknown field before 1.25, which server-side apply rejects).
+*/}}
+{{- define "sw.topologyMatchLabelKeys" -}}
+{{- if semverCompare ">=1.27.0-0" .Capabilities.KubeVersion.Version }}true{{ end -}}
+{{- end -}}
+
 {{/* The autoscaler owns the worker Deployment's replicas in every mode but `none`. */}}
 {{- define "sw.autoscaled" -}}
 {{- if ne .Values.autoscaling.mode "none" }}true{{ end -}}
