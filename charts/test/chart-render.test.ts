@@ -52,7 +52,7 @@ const workloads = (objs: K8sObject[]): Workload[] => objs.filter((o) => podSpecO
 const envOf = (c: ContainerSpec): Map<string, EnvVar> => new Map((c.env ?? []).map((e) => [e.name, e]));
 
 test('there is a ci values file for every autoscaling mode and the main variants', () => {
-  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none', 'external-redis', 'redis-auth', 'monitoring-operator']) {
+  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none', 'external-redis', 'redis-auth', 'monitoring-operator', 'local-cluster']) {
     expect(CI).toContain(`${f}-values.yaml`);
   }
 });
