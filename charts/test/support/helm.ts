@@ -2,7 +2,7 @@
  * Runs the real helm binary (installed into .tools/bin by scripts/install-tools.sh) and parses what
  * it renders. No cluster is involved: `helm lint` and `helm template` only.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -35,11 +35,33 @@ export interface HelmResult {
   stderr: string;
 }
 
+/** helm's environment: its cache, config and data under .tools/, never the user's. */
+function helmEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'), HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'), HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data') };
+}
+
 /** Runs helm with the given arguments (never throws; the caller asserts on status). */
 export function helm(args: string[]): HelmResult {
   assertHelm();
-  const r = spawnSync(HELM, args, { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'), HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'), HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data') } });
+  const r = spawnSync(HELM, args, { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: helmEnv() });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Runs helm without blocking the event loop: for helm talking to a server in this same process
+ * (support/fake-apiserver.ts), which spawnSync would starve. Never rejects on helm's exit status.
+ */
+export function helmAsync(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<HelmResult> {
+  assertHelm();
+  return new Promise((resolve, reject) => {
+    const child = spawn(HELM, args, { cwd: REPO_ROOT, env: { ...helmEnv(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 export interface RenderOptions {
