@@ -16,7 +16,9 @@ COPY services/worker/package.json services/worker/
 COPY services/producer/package.json services/producer/
 COPY services/lag-exporter/package.json services/lag-exporter/
 COPY services/autoscaler/package.json services/autoscaler/
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+# The npm cache is a BuildKit cache mount (never in a layer), shared with the runtime stage one at a
+# time (sharing=locked: the two stages build in parallel and npm is not safe on one cache at once).
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/ services/
 # Compile the services only (not bench/ or tests).
@@ -32,8 +34,7 @@ COPY services/worker/package.json services/worker/
 COPY services/producer/package.json services/producer/
 COPY services/lag-exporter/package.json services/lag-exporter/
 COPY services/autoscaler/package.json services/autoscaler/
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund \
-    && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/services/core/dist services/core/dist
 COPY --from=build /app/services/worker/dist services/worker/dist
 COPY --from=build /app/services/producer/dist services/producer/dist

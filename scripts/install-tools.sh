@@ -37,9 +37,9 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
     echo "install-tools: installing Debian's prometheus package (promtool, prometheus)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
+    # Tests run their own Prometheus on a free port; a service the package may start on :9090
+    # (systemd machines) is left alone.
     apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    # The package starts a service on :9090 on systemd machines; tests run their own on a free port.
-    (pkill -x prometheus || true) 2>/dev/null
   else
     echo "install-tools: promtool not found and cannot apt-get install prometheus (need root); the alert-rule tests will fail" >&2
   fi

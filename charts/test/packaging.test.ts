@@ -182,7 +182,7 @@ describe('Dockerfile and .dockerignore', () => {
           cpSync(from, to, { recursive: true });
         }
       }
-      // The RUN of the runtime stage, without `npm cache clean` (that would empty this machine's cache).
+      // The RUN of the runtime stage.
       const npm = spawnSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' }, timeout: 300_000 });
       expect({ status: npm.status, err: npm.status === 0 ? '' : npm.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
       for (const dev of ['typescript', 'jest', '@swc/core', 'bullmq', 'yaml']) expect({ dev, installed: existsSync(join(app, 'node_modules', dev)) }).toEqual({ dev, installed: false });

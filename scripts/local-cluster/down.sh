@@ -10,22 +10,26 @@ DOCKER=/usr/bin/docker
 export DOCKER_HOST=unix://$DOCKER_SOCK
 [ -d "$STATE" ] || { step "nothing to stop ($STATE does not exist)"; exit 0; }
 
-# stop NAME [SECONDS]: SIGTERM the recorded pid, SIGKILL after the deadline.
+# stop SECONDS NAME...: SIGTERM the recorded pids together, SIGKILL what is left after the deadline.
 stop() {
-  local name=$1 wait_s=${2:-15} pidfile=$STATE/pids/$1.pid pid
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(( $(date +%s) + wait_s ))
-    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+  local wait_s=$1 name pid deadline; shift
+  local -A pids=()
+  for name in "$@"; do
+    [ -f "$STATE/pids/$name.pid" ] || continue
+    pid=$(cat "$STATE/pids/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; pids[$name]=$pid; fi
+    rm -f "$STATE/pids/$name.pid"
+  done
+  deadline=$(( $(date +%s) + wait_s ))
+  for name in "${!pids[@]}"; do
+    pid=${pids[$name]}
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; step "$name: killed (pid $pid)"; else step "$name: stopped (pid $pid)"; fi
-  fi
-  rm -f "$pidfile"
+  done
 }
 
 # The kubelet first, so it recreates nothing; then every container of the engine (pods, builds).
-stop kubelet
+stop 15 kubelet
 if alive "$STATE/pids/dockerd.pid" && "$DOCKER" info >/dev/null 2>&1; then
   ids=$("$DOCKER" ps -aq)
   if [ -n "$ids" ]; then
@@ -34,8 +38,10 @@ if alive "$STATE/pids/dockerd.pid" && "$DOCKER" info >/dev/null 2>&1; then
     "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
   fi
 fi
-for name in kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd dns-sync dnsmasq; do stop "$name"; done
-stop dockerd 30
+stop 15 kube-proxy kube-scheduler kube-controller-manager dns-sync dnsmasq
+stop 15 kube-apiserver
+stop 15 etcd
+stop 30 dockerd
 
 # Mounts left under the state and engine directories (pod volumes, network namespaces, overlays).
 mounts=$(awk -v s="$STATE/" -v c="$CACHE/docker/" 'index($2, s) == 1 || index($2, c) == 1 { print $2 }' /proc/mounts | sort -r)

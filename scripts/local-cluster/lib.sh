@@ -27,7 +27,7 @@ PROJECT_IMAGE=${SW_PROJECT_IMAGE:-stream-workers:dev}
 REDIS_IMAGE=${SW_REDIS_IMAGE:-stream-workers-redis:dev}
 BASE_IMAGE=sw-debian-node:bookworm
 PAUSE_IMAGE=sw-pause:3.4
-T0=${T0:-$(date +%s.%N)}
+export T0=${T0:-$(date +%s.%N)}
 
 # A progress line: "[cluster-up +12.3s] message".
 step() { printf '[%s +%ss] %s\n' "${SW_STEP_PREFIX:-local-cluster}" "$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')" "$*"; }

@@ -115,10 +115,10 @@ EXT
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   # Static tokens (token,user,uid,groups): one identity per component, RBAC as kubeadm sets them up.
   : > "$PKI/tokens.csv"
-  for who in "admin:kubernetes-admin:system:masters" "kubelet:system:node:$NODE_NAME:system:nodes" \
-             "controller-manager:system:kube-controller-manager:" "scheduler:system:kube-scheduler:" \
-             "proxy:system:kube-proxy:" "dns:stream-workers:local-dns:"; do
-    id=${who%%:*}; rest=${who#*:}; group=${rest##*:}; user=${rest%:*}
+  for who in "admin|kubernetes-admin|system:masters" "kubelet|system:node:$NODE_NAME|system:nodes" \
+             "controller-manager|system:kube-controller-manager|" "scheduler|system:kube-scheduler|" \
+             "proxy|system:kube-proxy|" "dns|stream-workers:local-dns|"; do
+    IFS='|' read -r id user group <<< "$who"
     token=$(openssl rand -hex 24); echo "$token" > "$PKI/$id.token"
     echo "$token,$user,$id,\"$group\"" >> "$PKI/tokens.csv"
   done
@@ -177,8 +177,8 @@ start kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig "$PKI/scheduler.kube
 step "cluster DNS (dnsmasq on $BRIDGE_IP:53, records from the Services)"
 touch "$STATE/dns/hosts"
 start dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --bind-interfaces \
-  --listen-address "$BRIDGE_IP" --except-interface lo --addn-hosts "$STATE/dns/hosts" \
-  --local "/$CLUSTER_DOMAIN/" --local-ttl 1 --domain-needed --user root --log-facility -
+  --listen-address="$BRIDGE_IP" --except-interface=lo --addn-hosts="$STATE/dns/hosts" \
+  --local="/$CLUSTER_DOMAIN/" --local-ttl=1 --domain-needed --user=root --log-facility=-
 start dns-sync node "$REPO/scripts/local-cluster/dns-sync.mjs" "$SERVER" "$PKI/ca.crt" "$PKI/dns.token" \
   "$STATE/dns/hosts" "$STATE/pids/dnsmasq.pid" "$CLUSTER_DOMAIN"
 

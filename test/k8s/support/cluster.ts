@@ -5,7 +5,7 @@
  * from the node's engine. Nothing here is a double: every call reaches the real apiserver, kubelet
  * and pods.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, copyFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ export const LOCAL_VALUES = join(CHART_DIR, 'ci', 'local-cluster-values.yaml');
 export const E2E_IMAGE = { repository: 'stream-workers', tag: 'e2e' };
 const TOOLS = join(REPO_ROOT, '.tools', 'bin');
 const DOCKER = '/usr/bin/docker';
+const DOCKER_HOST = `unix://${join(CLUSTER_DIR, 'docker.sock')}`;
 
 export interface Run {
   status: number | null;
@@ -37,7 +38,7 @@ function run(cmd: string, args: string[], input?: string): Run {
     env: {
       ...process.env,
       KUBECONFIG,
-      DOCKER_HOST: `unix://${join(CLUSTER_DIR, 'docker.sock')}`,
+      DOCKER_HOST,
       HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'),
       HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'),
       HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data'),
@@ -57,6 +58,9 @@ export const kubectl = (args: string[], input?: string): string => must(`kubectl
 export const kubectlJson = (args: string[]): any => JSON.parse(kubectl([...args, '-o', 'json']));
 export const helmRun = (args: string[]): Run => run(join(TOOLS, 'helm'), args);
 export const helm = (args: string[]): string => must(`helm ${args.join(' ')}`, helmRun(args));
+/** Every release of the namespace, whatever its state (failed and pending ones too). */
+export const releasesIn = (ns: string): string[] =>
+  helm(['list', '--namespace', ns, '--deployed', '--failed', '--pending', '--superseded', '--uninstalling', '-q']).split('\n').filter(Boolean);
 export const docker = (args: string[]): string => must(`docker ${args.join(' ')}`, run(DOCKER, args));
 
 /** Fails with what to do when the cluster is not up (the suite never starts one itself). */
@@ -86,17 +90,35 @@ export function buildE2eImage(): void {
 
 export const RECORDING_HANDLER = '/app/test-support/handlers/recording-handler.js';
 
-/** `--set` lines that run the workers with the recording handler writing to ledger key `key`. */
-export function recordingWorkerSets(key: string, workMs: number): string[] {
+/** helm arguments that run the workers with the recording handler writing to ledger key `key`. */
+export function recordingWorkerArgs(key: string, workMs: number): string[] {
   return [
-    `image.repository=${E2E_IMAGE.repository}`,
-    `image.tag=${E2E_IMAGE.tag}`,
-    `worker.handler=${RECORDING_HANDLER}`,
-    `worker.extraEnv[0].name=RECORD_KEY`,
-    `worker.extraEnv[0].value=${key}`,
-    `worker.extraEnv[1].name=RECORD_WORK_MS`,
-    `worker.extraEnv[1].value=${workMs}`,
+    '--set', `image.repository=${E2E_IMAGE.repository}`,
+    '--set', `image.tag=${E2E_IMAGE.tag}`,
+    '--set', `worker.handler=${RECORDING_HANDLER}`,
+    '--set', 'worker.extraEnv[0].name=RECORD_KEY',
+    '--set-string', `worker.extraEnv[0].value=${key}`,
+    '--set', 'worker.extraEnv[1].name=RECORD_WORK_MS',
+    '--set-string', `worker.extraEnv[1].value=${workMs}`,
   ];
+}
+
+/**
+ * Steps of one scenario that build on each other: after a failed step the later ones fail at once
+ * with that name instead of running against a broken release.
+ */
+export function sequence(): (name: string, fn: () => Promise<void>, timeoutMs?: number) => void {
+  let failed: string | undefined;
+  return (name, fn, timeoutMs) =>
+    test(name, async () => {
+      if (failed) throw new Error(`not run: the earlier step "${failed}" failed`);
+      try {
+        await fn();
+      } catch (err) {
+        failed = name;
+        throw err;
+      }
+    }, timeoutMs);
 }
 
 export function createNamespace(ns: string): void {
@@ -185,38 +207,39 @@ export async function outstanding(redis: Redis, stream: string, group: string): 
 }
 
 /**
- * Watches the node's engine for worker containers of a namespace and keeps the exit code of every
- * one that stopped (the kubelet leaves a stopped container in the engine for a while after its pod
- * is gone; polled every 500 ms, so none is missed).
+ * The exit code of every worker container of a namespace that stops, from the node's engine: a
+ * `docker events` stream of `die` events (the kubelet removes a deleted pod's containers within a
+ * second, too fast for polling, but each one's `die` event carries its exit code and pod name).
  */
 export class ExitWatcher {
-  readonly exits = new Map<string, { pod: string; exitCode: number }>();
-  private timer: NodeJS.Timeout | undefined;
+  readonly exits: Array<{ pod: string; exitCode: number }> = [];
+  private proc: ChildProcess | undefined;
+  private buffered = '';
 
   constructor(private readonly ns: string, private readonly container = 'worker') {}
 
   start(): this {
-    const poll = (): void => {
-      this.poll();
-      this.timer = setTimeout(poll, 500);
-    };
-    poll();
+    this.proc = spawn(DOCKER, ['events', '--filter', 'type=container', '--filter', 'event=die', '--filter', `label=io.kubernetes.pod.namespace=${this.ns}`,
+      '--filter', `label=io.kubernetes.container.name=${this.container}`, '--format', '{{json .}}'], { env: { ...process.env, DOCKER_HOST: DOCKER_HOST }, stdio: ['ignore', 'pipe', 'inherit'] });
+    this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.buffered += chunk;
+      const lines = this.buffered.split('\n');
+      this.buffered = lines.pop()!;
+      for (const line of lines.filter(Boolean)) {
+        const attrs = (JSON.parse(line) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes;
+        this.exits.push({ pod: attrs['io.kubernetes.pod.name']!, exitCode: Number(attrs.exitCode) });
+      }
+    });
     return this;
   }
 
-  poll(): void {
-    const r = run(DOCKER, ['ps', '-a', '--filter', `label=io.kubernetes.pod.namespace=${this.ns}`, '--filter', `label=io.kubernetes.container.name=${this.container}`, '--filter', 'status=exited', '--format', '{{.ID}} {{.Label "io.kubernetes.pod.name"}}']);
-    for (const line of r.stdout.split('\n').filter(Boolean)) {
-      const [id, pod] = line.split(' ');
-      if (this.exits.has(id)) continue;
-      const code = run(DOCKER, ['inspect', '-f', '{{.State.ExitCode}}', id]);
-      if (code.status === 0) this.exits.set(id, { pod, exitCode: Number(code.stdout.trim()) });
-    }
+  /** Exit codes of the containers of `pod`, in the order they stopped. */
+  of(pod: string): number[] {
+    return this.exits.filter((e) => e.pod === pod).map((e) => e.exitCode);
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    this.poll();
+    this.proc?.kill('SIGTERM');
   }
 }
 

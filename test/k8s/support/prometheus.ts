@@ -1,17 +1,68 @@
 /**
- * Debian's Prometheus on the host, discovering the release's pods through the real apiserver
- * (`kubernetes_sd_configs`, role pod, the cluster's CA and the admin token) and scraping their pod
- * IPs on the node's bridge, with the chart's alert rules loaded.
+ * Debian's Prometheus on the host, discovering the release's pods through the real apiserver and
+ * scraping their pod IPs on the node's bridge, with the chart's alert rules loaded.
+ *
+ * Debian builds Prometheus (2.42.0+ds) without the Kubernetes service discovery
+ * (`kubernetes_sd_configs` is "not found in type config.ScrapeConfig"), so discovery goes through
+ * `http_sd_configs` served by {@link PodDiscovery}: it lists the namespace's pods from the apiserver
+ * and hands each to Prometheus with the labels `kubernetes_sd_configs` (role pod) would give it
+ * (`__meta_kubernetes_namespace`, `_pod_name`, `_pod_ip`, `_pod_phase`, `_pod_label_*`,
+ * `_pod_annotation_*`), so the relabelling below is the usual annotation-driven pod scrape config.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { promisify } from 'node:util';
 import { freePort } from '../../../test-support/redis';
 import { waitFor } from '../../../test-support/process';
-import { CHART_DIR, CLUSTER_DIR } from './cluster';
+import { CHART_DIR, KUBECONFIG, REPO_ROOT } from './cluster';
 import { which } from '../../../charts/test/support/promtool';
+
+const sanitize = (name: string): string => name.replace(/[^a-zA-Z0-9_]/g, '_');
+
+/** An http_sd endpoint listing a namespace's pods from the apiserver as kubernetes_sd (role pod) would. */
+export class PodDiscovery {
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly namespace: string) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((_req, res) => {
+      this.targets().then(
+        (groups) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(groups)),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/targets`;
+  }
+
+  private async targets(): Promise<Array<{ targets: string[]; labels: Record<string, string> }>> {
+    const { stdout } = await promisify(execFile)(join(REPO_ROOT, '.tools', 'bin', 'kubectl'), ['--kubeconfig', KUBECONFIG, '-n', this.namespace, 'get', 'pods', '-o', 'json'], { maxBuffer: 64 * 1024 * 1024 });
+    const list = JSON.parse(stdout) as { items: Array<{ metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status: { phase: string; podIP?: string } }> };
+    return list.items
+      .filter((p) => p.status.podIP)
+      .map((p) => {
+        const labels: Record<string, string> = {
+          __meta_kubernetes_namespace: p.metadata.namespace,
+          __meta_kubernetes_pod_name: p.metadata.name,
+          __meta_kubernetes_pod_ip: p.status.podIP!,
+          __meta_kubernetes_pod_phase: p.status.phase,
+        };
+        for (const [k, v] of Object.entries(p.metadata.labels ?? {})) labels[`__meta_kubernetes_pod_label_${sanitize(k)}`] = v;
+        for (const [k, v] of Object.entries(p.metadata.annotations ?? {})) labels[`__meta_kubernetes_pod_annotation_${sanitize(k)}`] = v;
+        return { targets: [p.status.podIP!], labels };
+      });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((r) => this.server?.close(r) ?? r(undefined));
+  }
+}
 
 export interface PromAlert {
   labels: Record<string, string>;
@@ -22,6 +73,7 @@ export class HostPrometheus {
   private proc: ChildProcess | undefined;
   private dir = '';
   private log = '';
+  private discovery: PodDiscovery | undefined;
   url = '';
 
   /**
@@ -29,20 +81,11 @@ export class HostPrometheus {
    * `namespace`: the only namespace discovered.
    */
   async start(rules: string, namespace: string): Promise<void> {
-    const kubeconfig = parse(readFileSync(join(CLUSTER_DIR, 'kubeconfig'), 'utf8')) as {
-      clusters: Array<{ cluster: { server: string } }>;
-      users: Array<{ user: { token: string } }>;
-    };
+    this.discovery = new PodDiscovery(namespace);
+    await this.discovery.start();
     this.dir = mkdtempSync(join(tmpdir(), 'sw-k8s-prom-'));
     writeFileSync(join(this.dir, 'rules.yaml'), rules);
-    writeFileSync(join(this.dir, 'token'), kubeconfig.users[0]!.user.token);
-    const sd = [
-      `      - role: pod`,
-      `        api_server: ${kubeconfig.clusters[0]!.cluster.server}`,
-      `        namespaces: { names: [${namespace}] }`,
-      `        bearer_token_file: ${join(this.dir, 'token')}`,
-      `        tls_config: { ca_file: ${join(CLUSTER_DIR, 'pki', 'ca.crt')} }`,
-    ];
+    const sd = [`      - url: ${this.discovery.url}`, '        refresh_interval: 1s'];
     writeFileSync(
       join(this.dir, 'prometheus.yml'),
       [
@@ -50,7 +93,7 @@ export class HostPrometheus {
         'rule_files: [rules.yaml]',
         'scrape_configs:',
         '  - job_name: kubernetes-pods',
-        '    kubernetes_sd_configs:',
+        '    http_sd_configs:',
         ...sd,
         // The usual annotation-driven pod scrape config: prometheus.io/scrape, /port, /path.
         '    relabel_configs:',
@@ -94,6 +137,7 @@ export class HostPrometheus {
       this.proc.kill('SIGTERM');
       await exited;
     }
+    await this.discovery?.stop();
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
