@@ -13,7 +13,7 @@ describe('helm install with bad values on the real cluster', () => {
     createNamespace(NS);
   });
   afterAll(async () => {
-    await deleteNamespace(NS);
+    await deleteNamespace(NS, false);
   });
 
   const objectsIn = (ns: string): string[] => {

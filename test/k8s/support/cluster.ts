@@ -28,6 +28,14 @@ export interface Run {
   stderr: string;
 }
 
+const toolEnv = (): Record<string, string> => ({
+  KUBECONFIG,
+  DOCKER_HOST,
+  HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'),
+  HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'),
+  HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data'),
+});
+
 function run(cmd: string, args: string[], input?: string): Run {
   const r = spawnSync(cmd, args, {
     cwd: REPO_ROOT,
@@ -35,16 +43,21 @@ function run(cmd: string, args: string[], input?: string): Run {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
     timeout: 600_000,
-    env: {
-      ...process.env,
-      KUBECONFIG,
-      DOCKER_HOST,
-      HELM_CACHE_HOME: join(REPO_ROOT, '.tools', 'helm-cache'),
-      HELM_CONFIG_HOME: join(REPO_ROOT, '.tools', 'helm-config'),
-      HELM_DATA_HOME: join(REPO_ROOT, '.tools', 'helm-data'),
-    },
+    env: { ...process.env, ...toolEnv() },
   });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** The same, without blocking the event loop (for work that must go on while the command runs). */
+function runAsync(cmd: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...toolEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function must(what: string, r: Run): string {
@@ -58,6 +71,8 @@ export const kubectl = (args: string[], input?: string): string => must(`kubectl
 export const kubectlJson = (args: string[]): any => JSON.parse(kubectl([...args, '-o', 'json']));
 export const helmRun = (args: string[]): Run => run(join(TOOLS, 'helm'), args);
 export const helm = (args: string[]): string => must(`helm ${args.join(' ')}`, helmRun(args));
+/** helm without blocking the event loop (traffic the test drives keeps flowing meanwhile). */
+export const helmAsync = async (args: string[]): Promise<string> => must(`helm ${args.join(' ')}`, await runAsync(join(TOOLS, 'helm'), args));
 /** Every release of the namespace, whatever its state (failed and pending ones too). */
 export const releasesIn = (ns: string): string[] =>
   helm(['list', '--namespace', ns, '--deployed', '--failed', '--pending', '--superseded', '--uninstalling', '-q']).split('\n').filter(Boolean);
@@ -107,7 +122,7 @@ export function recordingWorkerArgs(key: string, workMs: number): string[] {
  * Steps of one scenario that build on each other: after a failed step the later ones fail at once
  * with that name instead of running against a broken release.
  */
-export function sequence(): (name: string, fn: () => Promise<void>, timeoutMs?: number) => void {
+export function sequence(onFailure?: () => void): (name: string, fn: () => Promise<void>, timeoutMs?: number) => void {
   let failed: string | undefined;
   return (name, fn, timeoutMs) =>
     test(name, async () => {
@@ -116,6 +131,7 @@ export function sequence(): (name: string, fn: () => Promise<void>, timeoutMs?: 
         await fn();
       } catch (err) {
         failed = name;
+        onFailure?.();
         throw err;
       }
     }, timeoutMs);
@@ -125,8 +141,21 @@ export function createNamespace(ns: string): void {
   kubectl(['create', 'namespace', ns]);
 }
 
-/** Deletes the namespace and waits until it is gone (its pods drained and removed). */
-export async function deleteNamespace(ns: string): Promise<void> {
+/**
+ * What a failed scenario leaves to read: the namespace's pods, recent events and the last log lines
+ * of each Deployment (printed to the test output).
+ */
+export function diagnostics(ns: string): string {
+  const out = [kubectlRun(['-n', ns, 'get', 'pods,deployments', '-o', 'wide']).stdout, kubectlRun(['-n', ns, 'get', 'events', '--sort-by=.lastTimestamp']).stdout.split('\n').slice(-25).join('\n')];
+  for (const d of kubectlRun(['-n', ns, 'get', 'deployments', '-o', 'name']).stdout.split('\n').filter(Boolean)) {
+    out.push(`--- ${d} (last 30 log lines)`, kubectlRun(['-n', ns, 'logs', d, '--tail=30', '--all-containers']).stdout);
+  }
+  return out.join('\n');
+}
+
+/** Deletes the namespace and waits until it is gone; SW_E2E_KEEP=1 keeps it for reading after a run. */
+export async function deleteNamespace(ns: string, always = true): Promise<void> {
+  if (!always && process.env.SW_E2E_KEEP === '1') return;
   kubectlRun(['delete', 'namespace', ns, '--wait=false']);
   await waitFor(() => kubectlRun(['get', 'namespace', ns]).status !== 0, 180_000, 500, `namespace ${ns} deleted`);
 }
