@@ -16,6 +16,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PodDisruptionBudget as PodDisruptionBudgetV1beta1 } from 'kubernetes-models/policy/v1beta1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { Lease } from 'kubernetes-models/coordination.k8s.io/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { K8sObject } from './helm';
@@ -38,6 +39,7 @@ const MODELS: Record<string, ModelCtor> = {
   'networking.k8s.io/v1/Ingress': Ingress,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'coordination.k8s.io/v1/Lease': Lease,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
   'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
@@ -138,6 +140,7 @@ const API_VERSION_SERVED: Record<string, [number, number | undefined]> = {
   'networking.k8s.io/v1/Ingress': [19, undefined],
   'rbac.authorization.k8s.io/v1/Role': [8, undefined],
   'rbac.authorization.k8s.io/v1/RoleBinding': [8, undefined],
+  'coordination.k8s.io/v1/Lease': [14, undefined],
   'policy/v1beta1/PodDisruptionBudget': [5, 24],
   'policy/v1/PodDisruptionBudget': [21, undefined],
 };
