@@ -13,16 +13,18 @@ source "$(dirname "$0")/lib.sh"
 SW_STEP_PREFIX=cluster-up
 need_root
 [ "$(uname -s)" = Linux ] || die "needs Linux"
-mkdir -p "$STATE"/{pids,logs,pki,dns,etcd,kubelet,docker-exec} "$CACHE"
 DOCKER=/usr/bin/docker
 export DOCKER_HOST=unix://$DOCKER_SOCK
 
 step "checking prerequisites"
+# What cannot be installed here first, then Debian's packages for whatever command is missing.
+command -v node >/dev/null || die "node not found (Node.js >= 20.19 is needed for the image's base)"
+[ -x "$REPO/.tools/bin/helm" ] || die "helm missing: run 'make tools' (scripts/install-tools.sh) first"
+command -v apt-get >/dev/null || die "apt-get not found: the local cluster is built from Debian's packages (Debian bookworm or a derivative)"
 ensure_packages dockerd:docker.io containerd:containerd runc:runc iptables:iptables debootstrap:debootstrap \
   etcd:etcd-server dnsmasq:dnsmasq-base openssl:openssl conntrack:conntrack ip:iproute2 curl:curl gcc:gcc
-command -v node >/dev/null || die "node not found (Node.js >= 20.19 is needed for the image's base)"
 [ -f /etc/ssl/certs/ca-certificates.crt ] || die "/etc/ssl/certs/ca-certificates.crt missing (Debian's ca-certificates)"
-[ -x "$REPO/.tools/bin/helm" ] || die "helm missing: run 'make tools' (scripts/install-tools.sh) first"
+mkdir -p "$STATE"/{pids,logs,pki,dns,etcd,kubelet,docker-exec} "$CACHE"
 
 bash "$REPO/scripts/local-cluster/build-kubernetes.sh"
 

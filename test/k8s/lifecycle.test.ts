@@ -14,6 +14,7 @@ import {
   ReplicaTimeline, workerSelector, CHART_DIR, releasesIn,
 } from './support/cluster';
 import { chartAlertRules, HostPrometheus } from './support/prometheus';
+import { ScalingSampler } from './support/report';
 
 const NS = 'sw-e2e-lifecycle';
 const RELEASE = 'sw';
@@ -102,6 +103,7 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
 
   step('2. a burst of 20,000 events scales the workers from 0 and back to 0; every stopped pod drained (exit 0, consumer deleted); 0 lost', async () => {
     const timeline = new ReplicaTimeline(NS, n.worker).start();
+    const sampler = new ScalingSampler({ redis, ns: NS, deployment: n.worker, stream: STREAM, group: GROUP, ledgerKey: LEDGER }).start();
     const seenPods = new Set<string>();
     let consumerCheck: { pods: string[]; consumers: string[] } | undefined;
     const podPoll = setInterval(() => pods(NS, workerSelector(RELEASE)).forEach((p) => seenPods.add(p.name)), 1000);
@@ -109,7 +111,7 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
     const backlogPoll = setInterval(() => void outstanding(redis, STREAM, GROUP).then((o) => backlog.push({ t: Date.now() - timeline.t0, outstanding: o })), 500);
     try {
       const firstEventAt = Date.now();
-      const ids = await publish(NS, RELEASE, STREAM, BURST, { prefix: 'burst' });
+      const ids = await publish(NS, RELEASE, STREAM, BURST, { prefix: 'burst', onBatch: (k) => (sampler.published += k) });
       allIds.push(...ids);
       log(`published ${ids.length} events in ${((Date.now() - firstEventAt) / 1000).toFixed(1)} s`);
 
@@ -138,6 +140,7 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       const reached = Math.max(...timeline.changes.map((c) => c.replicas));
       await waitNoWorkerPods('workers back to 0 and gone');
       timeline.stop();
+      sampler.stop();
       clearInterval(podPoll);
       clearInterval(backlogPoll);
 
@@ -161,6 +164,8 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       }
       log(`ledger: ${JSON.stringify(l)}; pods stopped: ${stoppedPods.map((p) => `${p}=${exitOf(p).join('/')}`).join(', ')}; consumers left: ${[...left.keys()].join(', ') || 'none'}`);
 
+      const png = sampler.write('stream-workers on a real Kubernetes 1.20 node: 20,000 events from 0 workers', `builtin autoscaler, targetPerReplica 1000, max ${MAX_REPLICAS} · lost ${l.lost} · duplicates ${l.duplicates} · drain ${drainS.toFixed(1)} s`, MAX_REPLICAS);
+      log(`chart: ${png}`);
       expect(firstReady).toBeDefined();
       expect(reached).toBe(MAX_REPLICAS);
       expect(l.lost).toBe(0);
@@ -169,6 +174,7 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       for (const pod of stoppedPods) expect(left.has(pod)).toBe(false);
     } finally {
       timeline.stop();
+      sampler.stop();
       clearInterval(podPoll);
       clearInterval(backlogPoll);
     }

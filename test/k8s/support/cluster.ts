@@ -305,7 +305,7 @@ export class ReplicaTimeline {
 }
 
 /** POSTs `count` events to the producer Service in batches; returns the ids sent (all answered 202). */
-export async function publish(ns: string, release: string, stream: string, count: number, opts: { prefix: string; type?: string; batch?: number; data?: (i: number) => unknown }): Promise<string[]> {
+export async function publish(ns: string, release: string, stream: string, count: number, opts: { prefix: string; type?: string; batch?: number; data?: (i: number) => unknown; onBatch?: (n: number) => void }): Promise<string[]> {
   const url = `http://${clusterIP(ns, names(release).producer)}:8080/v1/streams/${encodeURIComponent(stream)}/events`;
   const batch = opts.batch ?? 500;
   const ids: string[] = [];
@@ -319,6 +319,7 @@ export async function publish(ns: string, release: string, stream: string, count
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events) });
     if (res.status !== 202) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
     await res.arrayBuffer();
+    opts.onBatch?.(events.length);
   }
   return ids;
 }
