@@ -151,7 +151,8 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       const exitOf = (pod: string): number[] => exits.of(pod);
       const left = await consumers(redis, STREAM, GROUP);
       log(`replicas timeline: ${timeline}`);
-      log(`first event -> first Ready worker: ${firstReady ? ((timeline.t0 + firstReady.t - firstEventAt) / 1000).toFixed(1) : 'never'} s`);
+      const firstConsumer = sampler.points.find((p) => p.consumers > 0);
+      log(`first event -> first Ready worker: ${firstReady ? ((timeline.t0 + firstReady.t - firstEventAt) / 1000).toFixed(1) : 'never'} s; -> first worker reading (its consumer in the group): ${firstConsumer ? (firstConsumer.t - (firstEventAt - sampler.t0) / 1000).toFixed(1) : 'never'} s`);
       log(`drain: ${drainS.toFixed(1)} s from the first event for ${BURST} events; ideal at ${reached} replicas x ${CONCURRENCY} handlers x ${WORK_MS} ms: ${idealS.toFixed(1)} s (${(drainS / idealS).toFixed(2)}x)`);
       if (allReady) {
         // From the moment all replicas ran: the backlog left then, against what they can do at best.

@@ -224,16 +224,18 @@ export async function consumers(redis: Redis, stream: string, group: string): Pr
   return out;
 }
 
-/** Lag + pending of the group (the autoscaler's signal), read the way XINFO GROUPS reports it. */
-export async function outstanding(redis: Redis, stream: string, group: string): Promise<number> {
+/** Lag + pending of the group (the autoscaler's signal) and its consumer count, from XINFO GROUPS. */
+export async function groupState(redis: Redis, stream: string, group: string): Promise<{ outstanding: number; consumers: number }> {
   const rows = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
   for (const row of rows) {
     const f = new Map<string, unknown>();
     for (let i = 0; i < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
-    if (f.get('name') === group) return Number(f.get('lag') ?? 0) + Number(f.get('pending') ?? 0);
+    if (f.get('name') === group) return { outstanding: Number(f.get('lag') ?? 0) + Number(f.get('pending') ?? 0), consumers: Number(f.get('consumers') ?? 0) };
   }
-  return Number.NaN;
+  return { outstanding: Number.NaN, consumers: 0 };
 }
+
+export const outstanding = async (redis: Redis, stream: string, group: string): Promise<number> => (await groupState(redis, stream, group)).outstanding;
 
 /**
  * The exit code of every worker container of a namespace that stops, from the node's engine: a

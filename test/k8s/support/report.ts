@@ -9,13 +9,15 @@ import type Redis from 'ioredis';
 import { renderChart } from '../../../scripts/demo/src/chart';
 import { svgToPng } from '../../../scripts/demo/src/report';
 import type { Sample } from '../../../scripts/demo/src/sample';
-import { kubectlRun, outstanding, REPO_ROOT } from './cluster';
+import { groupState, kubectlRun, REPO_ROOT } from './cluster';
 
 export interface ScalingPoint {
   t: number;
   published: number;
   processed: number;
   outstanding: number;
+  /** Consumers of the group (a worker's consumer appears at its first read). */
+  consumers: number;
   replicas: number;
   ready: number;
 }
@@ -24,7 +26,7 @@ export class ScalingSampler {
   readonly points: ScalingPoint[] = [];
   published = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly t0 = Date.now();
+  readonly t0 = Date.now();
 
   constructor(private readonly o: { redis: Redis; ns: string; deployment: string; stream: string; group: string; ledgerKey: string }) {}
 
@@ -32,8 +34,8 @@ export class ScalingSampler {
     const tick = async (): Promise<void> => {
       const r = kubectlRun(['-n', this.o.ns, 'get', 'deployment', this.o.deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
       const [replicas, ready] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
-      const [processed, backlog] = await Promise.all([this.o.redis.hlen(`${this.o.ledgerKey}:done`), outstanding(this.o.redis, this.o.stream, this.o.group)]);
-      this.points.push({ t: (Date.now() - this.t0) / 1000, published: this.published, processed, outstanding: backlog, replicas: replicas ?? 0, ready: ready ?? 0 });
+      const [processed, g] = await Promise.all([this.o.redis.hlen(`${this.o.ledgerKey}:done`), groupState(this.o.redis, this.o.stream, this.o.group)]);
+      this.points.push({ t: (Date.now() - this.t0) / 1000, published: this.published, processed, outstanding: g.outstanding, consumers: g.consumers, replicas: replicas ?? 0, ready: ready ?? 0 });
       this.timer = setTimeout(() => void tick(), 500);
     };
     void tick();
@@ -55,7 +57,7 @@ export class ScalingSampler {
         t: p.t, phase: 'burst', published: p.published, added: p.published, processed: p.processed, deadLetters: 0,
         inRate: prev && dt > 0 ? (p.published - prev.published) / dt : null,
         outRate: prev && dt > 0 ? (p.processed - prev.processed) / dt : null,
-        outstanding: p.outstanding, lag: null, pending: null, lagSeconds: null, oldestPendingSeconds: null, consumers: null,
+        outstanding: p.outstanding, lag: null, pending: null, lagSeconds: null, oldestPendingSeconds: null, consumers: p.consumers,
         desired: p.replicas, current: p.replicas, running: p.ready,
       };
     });
