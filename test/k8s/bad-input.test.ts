@@ -2,19 +2,12 @@
  * Bad values against the real cluster: `helm install` must fail on the schema with a message naming
  * the key, and leave nothing behind (no release, no object in the namespace).
  */
-import { assertCluster, createNamespace, deleteNamespace, helmRun, kubectl, LOCAL_VALUES, CHART_DIR, releasesIn } from './support/cluster';
+import { helmRun, kubectl, LOCAL_VALUES, CHART_DIR, releasesIn, useNamespace } from './support/cluster';
 
 const NS = 'sw-e2e-bad-input';
 
 describe('helm install with bad values on the real cluster', () => {
-  beforeAll(async () => {
-    assertCluster();
-    await deleteNamespace(NS);
-    createNamespace(NS);
-  });
-  afterAll(async () => {
-    await deleteNamespace(NS, false);
-  });
+  useNamespace(NS);
 
   const objectsIn = (ns: string): string[] => {
     const kinds = kubectl(['api-resources', '--verbs=list', '--namespaced', '-o', 'name']).split('\n').filter((k) => k && !k.startsWith('events'));

@@ -9,9 +9,9 @@ import { Resolver } from 'node:dns/promises';
 import type Redis from 'ioredis';
 import { waitFor } from '../../test-support/process';
 import {
-  assertCluster, buildE2eImage, diagnostics, clusterIP, consumers, createNamespace, deleteNamespace, deploymentReplicas, ExitWatcher,
+  buildE2eImage, diagnostics, clusterIP, consumers, deploymentReplicas, ExitWatcher,
   helm, helmAsync, kubectl, kubectlJson, kubectlRun, ledger, LOCAL_VALUES, names, outstanding, pods, publish, recordingWorkerArgs, redisOf, sequence,
-  ReplicaTimeline, workerSelector, CHART_DIR, releasesIn,
+  ReplicaTimeline, workerSelector, CHART_DIR, releasesIn, useNamespace,
 } from './support/cluster';
 import { chartAlertRules, HostPrometheus } from './support/prometheus';
 import { ScalingSampler } from './support/report';
@@ -57,18 +57,14 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
   const forceDeleted: string[] = [];
   const step = sequence(() => log(`failed; the cluster says:\n${diagnostics(NS)}`));
 
-  beforeAll(async () => {
-    assertCluster();
+  useNamespace(NS);
+  beforeAll(() => {
     buildE2eImage();
-    await deleteNamespace(NS);
-    createNamespace(NS);
     exits.start();
   });
-
-  afterAll(async () => {
+  afterAll(() => {
     exits.stop();
     redis?.disconnect();
-    await deleteNamespace(NS, false);
   });
 
   step('1. helm install: every pod Ready, every Service answers /readyz through its ClusterIP', async () => {

@@ -5,7 +5,7 @@
  */
 import { waitFor } from '../../test-support/process';
 import {
-  assertCluster, createNamespace, deleteNamespace, deploymentReplicas, helm, kubectl, LOCAL_VALUES, names, ReplicaTimeline, CHART_DIR,
+  deploymentReplicas, helm, kubectl, LOCAL_VALUES, names, ReplicaTimeline, CHART_DIR, useNamespace,
 } from './support/cluster';
 
 const NS = 'sw-e2e-manual';
@@ -14,14 +14,7 @@ const n = names(RELEASE);
 const log = (msg: string): void => void process.stdout.write(`[k8s manual-scale] ${msg}\n`);
 
 describe('kubectl scale with mode none, and the upgrade to builtin', () => {
-  beforeAll(async () => {
-    assertCluster();
-    await deleteNamespace(NS);
-    createNamespace(NS);
-  });
-  afterAll(async () => {
-    await deleteNamespace(NS, false);
-  });
+  useNamespace(NS);
 
   test('mode none: kubectl scale sticks; the upgrade to builtin keeps the count until the autoscaler decides', async () => {
     helm(['install', RELEASE, CHART_DIR, '--namespace', NS, '--values', LOCAL_VALUES, '--set', 'autoscaling.mode=none', '--set', 'worker.replicas=1',

@@ -142,6 +142,23 @@ export function createNamespace(ns: string): void {
 }
 
 /**
+ * The scenario's own namespace: created fresh before its tests (a leftover of an earlier run is
+ * deleted first), deleted after them unless SW_E2E_KEEP=1. Call it first in the describe block:
+ * jest runs beforeAll hooks in order and afterAll hooks in reverse, so the namespace outlives the
+ * scenario's own hooks.
+ */
+export function useNamespace(ns: string): void {
+  beforeAll(async () => {
+    assertCluster();
+    await deleteNamespace(ns);
+    createNamespace(ns);
+  });
+  afterAll(async () => {
+    await deleteNamespace(ns, false);
+  });
+}
+
+/**
  * What a failed scenario leaves to read: the namespace's pods, recent events and the last log lines
  * of each Deployment (printed to the test output).
  */
