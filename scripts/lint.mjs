@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Project rules that the compiler does not check (run by `make lint` after `tsc -b`):
-//  1. Only a service's main.ts reads process.env, installs signal handlers or calls process.exit (DESIGN.md).
+//  1. Only a service's main.ts reads process.env, installs signal handlers or calls process.exit (docs/design.md, "Code rules").
 //  2. No `any` without a comment on the same or the previous line saying why.
 //  3. No focused or skipped tests.
 import { readdirSync, readFileSync, statSync } from 'node:fs';

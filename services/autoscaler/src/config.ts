@@ -16,8 +16,9 @@ function optionalInt(name: string, description: string, min: number): VarSpec<nu
 }
 
 /**
- * The autoscaler's environment (DESIGN.md "Runtime contract" plus the janitor, leader-election and
- * local-target variables). `main.ts` parses it; everything else takes the typed result.
+ * The autoscaler's environment (docs/design.md, "Runtime contract": the scaling variables plus the
+ * janitor, leader-election and local-target ones). `main.ts` parses it; everything else takes the
+ * typed result.
  */
 export const autoscalerConfig = defineConfig('autoscaler', {
   ...commonSpecs(8083),

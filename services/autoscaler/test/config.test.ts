@@ -4,7 +4,7 @@ import { ConfigErrors, configTable } from '@stream-workers/core';
 import { autoscalerConfig } from '../src/config';
 
 describe('autoscaler configuration', () => {
-  test('defaults are DESIGN.md\'s', () => {
+  test('defaults are docs/design.md\'s', () => {
     const c = autoscalerConfig.parse({});
     expect(c).toMatchObject({
       port: 8083, stream: 'events', group: 'workers', targetKind: 'deployment', targetName: 'stream-workers-worker', namespace: 'default',

@@ -56,7 +56,7 @@ export interface LocalRedisStopOptions {
 
 /**
  * A private redis-server child process on 127.0.0.1: its own free port and data dir, no RDB snapshots,
- * `noeviction` (DESIGN.md), stopped (and its dir removed) by {@link stop}.
+ * `noeviction` (docs/design.md, "Redis requirements"), stopped (and its dir removed) by {@link stop}.
  */
 export class LocalRedis {
   private proc: ChildProcess | undefined;

@@ -1,6 +1,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The prefix of every metric of this project (DESIGN.md). */
+/** The prefix of every metric of this project (docs/design.md, "Metrics"). */
 export const METRIC_PREFIX = 'stream_workers_';
 
 /** Options for {@link createRegistry}. */

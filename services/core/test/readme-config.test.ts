@@ -39,7 +39,7 @@ test('README configuration tables match the services\' option definitions', () =
   else expect(readme).toBe(expected);
 });
 
-test('every variable named in DESIGN.md\'s runtime contract is defined by its service', () => {
+test('every variable named in docs/design.md\'s runtime contract is defined by its service', () => {
   const names = (def: ConfigDefinition<ConfigSpec>) => Object.values(def.specs).map((s) => s.name);
   expect(names(sections[0]![1])).toEqual(expect.arrayContaining(['REDIS_URL', 'PORT', 'LOG_LEVEL', 'STREAM', 'GROUP', 'CONSUMER', 'GROUP_START_ID', 'BATCH_SIZE', 'CONCURRENCY', 'BLOCK_MS', 'MAX_DELIVERIES', 'CLAIM_IDLE_MS', 'DEAD_LETTER_STREAM', 'SHUTDOWN_GRACE_MS', 'HANDLER', 'SIM_WORK_MS', 'SIM_FAIL_RATE', 'SIM_POISON_TYPE']));
   expect(names(sections[1]![1])).toEqual(expect.arrayContaining(['STREAMS', 'MAX_EVENT_BYTES', 'MAXLEN', 'IDEMPOTENCY_TTL_S']));

@@ -81,7 +81,7 @@ describe('replica math (pure functions)', () => {
     expect(() => scalingPolicy(partial)).toThrow(message);
   });
 
-  test('defaults are the HPA/KEDA ones from DESIGN.md', () => {
+  test('defaults are the HPA/KEDA ones from docs/design.md ("Scaling")', () => {
     expect(scalingPolicy({ targetPerReplica: 100 })).toEqual({
       targetPerReplica: 100, activation: 0, minReplicas: 0, maxReplicas: 20, cooldownS: 300, scaleDownWindowS: 300,
       scaleUpPods: 4, scaleUpPercent: 100, scaleUpPeriodS: 15, fallbackReplicas: undefined,

@@ -76,7 +76,7 @@ export function formatSampleValue(v: number): string {
   return `${v}`;
 }
 
-/** Metric → help, and how a backlog fills it. Names are fixed by DESIGN.md ("Metrics"). */
+/** Metric → help, and how a backlog fills it. Names are fixed by docs/design.md ("Metrics"). */
 const GROUP_METRICS: Array<{ name: string; help: string; value: (b: GroupBacklog) => number }> = [
   { name: 'group_lag', help: 'Entries not yet delivered to the consumer group (Redis lag; estimated where group_lag_estimated is 1)', value: (b) => b.lag },
   { name: 'group_lag_seconds', help: 'Age in seconds of the oldest entry not yet delivered to the group, from its stream id; 0 when none', value: (b) => b.lagSeconds },

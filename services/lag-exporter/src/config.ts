@@ -1,7 +1,7 @@
 import { commonSpecs, defineConfig, int, list, type ConfigOf } from '@stream-workers/core';
 
 /**
- * The lag exporter's environment (DESIGN.md "Runtime contract"). `main.ts` parses it; everything
+ * The lag exporter's environment (docs/design.md, "Runtime contract"). `main.ts` parses it; everything
  * else takes the typed result.
  */
 export const lagExporterConfig = defineConfig('lag-exporter', {

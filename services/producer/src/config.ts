@@ -4,7 +4,7 @@ import { commonSpecs, defineConfig, int, list, type ConfigOf } from '@stream-wor
 const STREAM_NAME = /^[A-Za-z0-9_.:{}\-]{1,200}$/;
 
 /**
- * The producer's environment (DESIGN.md "Runtime contract"). `main.ts` parses it; everything else
+ * The producer's environment (docs/design.md, "Runtime contract"). `main.ts` parses it; everything else
  * takes the typed result.
  */
 export const producerConfig = defineConfig('producer', {

@@ -3,7 +3,7 @@ import { commonSpecs, defineConfig, int, num, optionalStr, str, type ConfigOf } 
 
 const KEY = /^[^\s]{1,512}$/;
 
-/** The worker's environment (DESIGN.md, "Runtime contract"). Parsed in main.ts only. */
+/** The worker's environment (docs/design.md, "Runtime contract"). Parsed in main.ts only. */
 export const workerConfig = defineConfig('worker', {
   ...commonSpecs(8081),
   stream: str('STREAM', { description: 'Stream to consume', default: 'events', pattern: KEY, patternText: 'a stream key without spaces' }),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The worker binary: `node services/worker/dist/main.js` (environment per DESIGN.md). */
+/** The worker binary: `node services/worker/dist/main.js` (environment per docs/design.md, "Runtime contract"). */
 import {
   OpsServer,
   Shutdown,

@@ -28,7 +28,7 @@ import {
 } from '@stream-workers/core';
 import type { Handler, HandlerContext } from './handler';
 
-/** Options of {@link Worker}; defaults as in DESIGN.md. */
+/** Options of {@link Worker}; defaults as in docs/design.md ("Runtime contract"). */
 export interface WorkerOptions {
   /** `redis://…` or `rediss://…` (ACL user and password in the URL). */
   redisUrl: string;

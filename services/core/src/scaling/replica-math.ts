@@ -1,5 +1,5 @@
 /**
- * The replica math of KEDA and the HPA as pure functions (DESIGN.md "Scaling"). No clock, no state:
+ * The replica math of KEDA and the HPA as pure functions (docs/design.md, "Scaling"). No clock, no state:
  * {@link ScaleDecider} adds the time-dependent parts (cooldown, stabilization window, scale-up rate).
  */
 
@@ -27,7 +27,7 @@ export interface ScalingPolicy {
   fallbackReplicas: number | undefined;
 }
 
-/** The defaults of {@link ScalingPolicy}, as in DESIGN.md (HPA/KEDA defaults). */
+/** The defaults of {@link ScalingPolicy}, as in docs/design.md, "Scaling" (HPA/KEDA defaults). */
 export const DEFAULT_SCALING_POLICY: Readonly<ScalingPolicy> = {
   targetPerReplica: 100,
   activation: 0,

@@ -20,7 +20,7 @@ export interface DeadLetterEntry {
  * Moves entries to the dead-letter stream and acks them in the source group, atomically (MULTI/EXEC):
  * either the copy exists and the entry is acked, or neither. Dead-letter fields: the original fields
  * plus `dlq_reason`, `dlq_error`, `dlq_deliveries`, `dlq_origin_id`, `dlq_consumer`, `dlq_time`
- * (DESIGN.md).
+ * (docs/design.md, "Redis keys").
  */
 export async function moveToDeadLetter(redis: Redis, stream: string, group: string, dlq: string, entries: readonly DeadLetterEntry[]): Promise<void> {
   if (entries.length === 0) return;

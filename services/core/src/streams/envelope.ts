@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 
 /**
- * The event envelope (DESIGN.md): flat CloudEvents 1.0 attributes as stream fields, `data` as a JSON
- * string, plus the extensions `correlationid` and `traceparent`.
+ * The event envelope (docs/design.md, "Event envelope"): flat CloudEvents 1.0 attributes as stream
+ * fields, `data` as a JSON string, plus the extensions `correlationid` and `traceparent`.
  */
 export interface StreamEvent {
   specversion: '1.0';

@@ -1,4 +1,4 @@
-/** Redis key names (DESIGN.md, "Redis keys"). Every part uses these, never its own string building. */
+/** Redis key names (docs/design.md, "Redis keys"). Every part uses these, never its own string building. */
 
 /** The dead-letter stream of `stream`. */
 export function deadLetterKey(stream: string): string {

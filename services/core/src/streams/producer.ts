@@ -137,11 +137,12 @@ export class PublishUnavailableError extends Error {
 }
 
 /**
- * Appends events to a stream as the envelope of DESIGN.md, one Lua script per batch: validated
- * first (an invalid event rejects the whole batch), trimmed with `MAXLEN ~`, idempotent on
- * `source`+`id` for events that carry their own `id` (a marker `<stream>:idem:<source>:<id>` holds
- * the first entry id for `idempotencyTtlS`). Events without an `id` get a random one and no marker
- * (nobody can resend them under the same id, and a marker per event would cost memory for nothing).
+ * Appends events to a stream as the envelope of docs/design.md ("Event envelope"), one Lua script
+ * per batch: validated first (an invalid event rejects the whole batch), trimmed with `MAXLEN ~`,
+ * idempotent on `source`+`id` for events that carry their own `id` (a marker
+ * `<stream>:idem:<source>:<id>` holds the first entry id for `idempotencyTtlS`). Events without an
+ * `id` get a random one and no marker (nobody can resend them under the same id, and a marker per
+ * event would cost memory for nothing).
  *
  * Redis Cluster: the stream and its markers must hash to one slot; use a hash tag in the stream name
  * (`{orders}`).
