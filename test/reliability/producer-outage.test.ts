@@ -50,7 +50,12 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
   let phase: Phase = 'before';
   let stop = false;
   const answers: Answer[] = [];
-  const readyz: Array<{ status: number; sentIn: Phase; answeredIn: Phase }> = [];
+  // noticed: the producer had logged the lost connection when the probe was sent. Readiness follows
+  // the connection's state, so a probe racing the kill (sent before the producer saw the socket
+  // close) may still be answered 200; from the log line on, it must be 503.
+  const readyz: Array<{ status: number; sentIn: Phase; answeredIn: Phase; noticed: boolean }> = [];
+  let logsAtKill = Number.POSITIVE_INFINITY;
+  const lossLogged = (): boolean => svc.logs.slice(logsAtKill).some((l) => l.msg === 'redis connection lost; reconnecting');
   let seq = 0;
 
   const post = async (id: string): Promise<Answer> => {
@@ -84,6 +89,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
   const probeReady = async (): Promise<void> => {
     for (let i = 0; i < 3000 && !stop; i++) {
       const sentIn = phase;
+      const noticed = lossLogged();
       let status = 0;
       try {
         const res = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(10_000) });
@@ -92,7 +98,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
       } catch {
         status = 0;
       }
-      readyz.push({ status, sentIn, answeredIn: phase });
+      readyz.push({ status, sentIn, answeredIn: phase, noticed });
       await sleep(100);
     }
   };
@@ -105,7 +111,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
 
   // Before: the producer appends (at least 200 answers 202).
   await waitFor(() => answers.filter(ok).length >= 200, 60_000, 50, '200 events answered 202 before the outage');
-  const logsAtKill = svc.logs.length;
+  logsAtKill = svc.logs.length;
   await server.stopProcess('SIGKILL');
   phase = 'outage';
   const answersAtKill = answers.length;
@@ -131,7 +137,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
     // Answered 503 but appended anyway (a script that ran while its reply was lost with the kill): allowed, the API says "resend with the same id".
     const unavailableButInStream = answers.filter((a) => a.status === 503 && inStream.has(a.id)).length;
     const strictlyInOutage = answers.filter((a) => a.sentIn === 'outage' && a.answeredIn === 'outage');
-    const readyInOutage = readyz.filter((r) => r.sentIn === 'outage' && r.answeredIn === 'outage');
+    const readyInOutage = readyz.filter((r) => r.sentIn === 'outage' && r.answeredIn === 'outage' && r.noticed);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     const rejected = metrics.split('\n').filter((l) => l.startsWith('stream_workers_publish_rejected_total{'));
     const warns = warnLines(svc, logsAtKill).map((l) => String(l.msg));
