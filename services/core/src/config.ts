@@ -24,6 +24,18 @@ export interface VarSpec<T> {
   parse(raw: string | undefined, env: Env): T;
 }
 
+/**
+ * A {@link VarSpec} whose rule also checks a value passed in code (a library option such as
+ * `createWorker({ batchSize })`) instead of an environment string: one definition for both, checked
+ * with {@link checkOption}.
+ */
+export interface CheckedVarSpec<T> extends VarSpec<T> {
+  /** What `typeof` a value passed in code must give. */
+  readonly type: 'number' | 'string';
+  /** True when a value of that type is allowed: the rule `parse` applies to a set variable. */
+  accepts(value: T): boolean;
+}
+
 /** A malformed configuration value. The message names the variable, the value and what is allowed. */
 export class ConfigError extends Error {
   constructor(
@@ -76,6 +88,14 @@ function spec<T>(
   };
 }
 
+/**
+ * A string spec: a value passed in code is allowed when parsing it as a variable would give it back
+ * unchanged (non-empty, no surrounding blanks, and `convert` keeps it), so both share `convert`.
+ */
+function stringSpec<T extends string>(name: string, allowed: string, opts: BaseOptions<T>, convert: (raw: string) => T | undefined): CheckedVarSpec<T> {
+  return { ...spec(name, allowed, opts, convert), type: 'string', accepts: (v) => v.trim() !== '' && convert(v.trim()) === v };
+}
+
 function formatDefault(v: unknown): string {
   if (Array.isArray(v)) return v.join(',');
   return String(v);
@@ -85,9 +105,9 @@ function formatDefault(v: unknown): string {
 export function str(
   name: string,
   opts: BaseOptions<string> & { pattern?: RegExp; patternText?: string },
-): VarSpec<string> {
+): CheckedVarSpec<string> {
   const allowed = opts.patternText ?? (opts.pattern ? `a string matching ${opts.pattern}` : 'a non-empty string');
-  return spec(name, allowed, opts, (raw) => (opts.pattern && !opts.pattern.test(raw) ? undefined : raw));
+  return stringSpec(name, allowed, opts, (raw) => (opts.pattern && !opts.pattern.test(raw) ? undefined : raw));
 }
 
 /** An optional string: unset stays `undefined`. */
@@ -102,7 +122,7 @@ export function optionalStr(name: string, opts: { description: string; defaultTe
 }
 
 /** An integer within [min, max] (decimal digits only: `1e3`, `12abc` and `1.5` are rejected). */
-export function int(name: string, opts: BaseOptions<number> & { min?: number; max?: number; unit?: string }): VarSpec<number> {
+export function int(name: string, opts: BaseOptions<number> & { min?: number; max?: number; unit?: string }): CheckedVarSpec<number> {
   const min = opts.min ?? Number.MIN_SAFE_INTEGER;
   const max = opts.max ?? Number.MAX_SAFE_INTEGER;
   const range =
@@ -114,28 +134,24 @@ export function int(name: string, opts: BaseOptions<number> & { min?: number; ma
           ? ` ≤ ${max}`
           : '';
   const allowed = `an integer${range}${opts.unit ? ` (${opts.unit})` : ''}`;
-  return spec(name, allowed, opts, (raw) => {
-    if (!/^-?\d+$/.test(raw)) return undefined;
-    const n = Number(raw);
-    return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
-  });
+  const accepts = (n: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
+  const parsed = spec(name, allowed, opts, (raw) => (/^-?\d+$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
+  return { ...parsed, type: 'number', accepts };
 }
 
 /** A finite number within [min, max]. */
-export function num(name: string, opts: BaseOptions<number> & { min?: number; max?: number }): VarSpec<number> {
+export function num(name: string, opts: BaseOptions<number> & { min?: number; max?: number }): CheckedVarSpec<number> {
   const min = opts.min ?? -Infinity;
   const max = opts.max ?? Infinity;
   const allowed = `a number${Number.isFinite(min) ? ` ≥ ${min}` : ''}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
-  return spec(name, allowed, opts, (raw) => {
-    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw)) return undefined;
-    const n = Number(raw);
-    return n >= min && n <= max ? n : undefined;
-  });
+  const accepts = (n: number): boolean => Number.isFinite(n) && n >= min && n <= max;
+  const parsed = spec(name, allowed, opts, (raw) => (/^-?(\d+\.?\d*|\.\d+)$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
+  return { ...parsed, type: 'number', accepts };
 }
 
 /** One of a fixed set of values. */
-export function oneOf<const T extends string>(name: string, values: readonly T[], opts: BaseOptions<T>): VarSpec<T> {
-  return spec(name, `one of ${values.join(', ')}`, opts, (raw) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined);
+export function oneOf<const T extends string>(name: string, values: readonly T[], opts: BaseOptions<T>): CheckedVarSpec<T> {
+  return stringSpec(name, `one of ${values.join(', ')}`, opts, (raw) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined);
 }
 
 /** A boolean: true/false, 1/0, yes/no. */
@@ -160,8 +176,8 @@ export function list(name: string, opts: BaseOptions<string[]> & { item?: RegExp
 }
 
 /** A Redis URL: `redis://` or `rediss://` (TLS), with optional `user:password@`, host, port and `/db`. */
-export function redisUrl(name: string, opts: BaseOptions<string>): VarSpec<string> {
-  return spec(name, 'a URL redis://[user:password@]host[:port][/db] or rediss://… for TLS', opts, (raw) => {
+export function redisUrl(name: string, opts: BaseOptions<string>): CheckedVarSpec<string> {
+  return stringSpec(name, 'a URL redis://[user:password@]host[:port][/db] or rediss://… for TLS', opts, (raw) => {
     let u: URL;
     try {
       u = new URL(raw);
@@ -239,4 +255,37 @@ export function configTable(def: ConfigDefinition<ConfigSpec>): string {
     return `| \`${s.name}\` | ${d} | ${s.description}. Allowed: ${s.allowed}. |`;
   });
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The kind of a value in an error message: `a string`, `an object`, `null`, … */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' || typeof value === 'undefined' ? `an ${typeof value}` : `a ${typeof value}`;
+}
+
+/** A value as an error message shows it: strings quoted, numbers and booleans as they are, other values by kind. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return kindOf(value);
+}
+
+/**
+ * Checks an option passed in code against the rule of a variable's spec (one rule for both: the
+ * library option `batchSize` and `BATCH_SIZE`). `undefined` is allowed unless `required` (the caller
+ * applies the default). Throws a `TypeError` for a wrong type or a missing required option, a
+ * `RangeError` for a value of the right type that is not allowed; the message names `where`, the
+ * option, the value and what is allowed.
+ */
+export function checkOption<T>(where: string, option: string, spec: CheckedVarSpec<T>, value: unknown, required = false): T | undefined {
+  if (value === undefined) {
+    if (required) throw new TypeError(`${where}: option ${option} is required: expected ${spec.allowed}`);
+    return undefined;
+  }
+  if (typeof value !== spec.type) {
+    throw new TypeError(`${where}: option ${option}=${describeValue(value)} is invalid: expected ${spec.allowed}, got ${kindOf(value)}`);
+  }
+  if (!spec.accepts(value as T)) throw new RangeError(`${where}: option ${option}=${describeValue(value)} is invalid: expected ${spec.allowed}`);
+  return value as T;
 }

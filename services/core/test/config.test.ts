@@ -1,4 +1,4 @@
-import { defineConfig, int, str, oneOf, list, redisUrl, bool, commonSpecs, ConfigErrors, configTable } from '../src/config';
+import { defineConfig, int, num, str, oneOf, list, redisUrl, bool, commonSpecs, ConfigErrors, configTable, checkOption } from '../src/config';
 
 const def = defineConfig('demo', {
   ...commonSpecs(8080),
@@ -64,5 +64,49 @@ describe('config from environment', () => {
   test('a required variable without default is reported as required', () => {
     const d = defineConfig('x', { u: redisUrl('URL', { description: 'u' }) });
     expect(() => d.parse({})).toThrow('URL is required');
+  });
+});
+
+describe('checkOption: a library option checked against the rule of its variable', () => {
+  const batch = int('BATCH_SIZE', { description: 'batch', default: 100, min: 1, max: 10_000 });
+  const rate = num('RATE', { description: 'rate', default: 0, min: 0, max: 1 });
+  const key = str('STREAM', { description: 'stream', pattern: /^[^\s]{1,512}$/, patternText: 'a stream key without spaces' });
+  const kind = oneOf('TARGET_KIND', ['deployment', 'local'] as const, { description: 'kind', default: 'deployment' });
+  const url = redisUrl('REDIS_URL', { description: 'url' });
+
+  test('a value is accepted exactly when the variable with that text is', () => {
+    for (const v of [-1, 0, 1, 1.5, 10_000, 10_001, NaN, Infinity]) {
+      let env = true;
+      try {
+        batch.parse(String(v), {});
+      } catch {
+        env = false;
+      }
+      expect([v, batch.accepts(v)]).toEqual([v, env]);
+    }
+    expect([rate.accepts(0.5), rate.accepts(1.01), rate.accepts(Infinity), rate.accepts(NaN)]).toEqual([true, false, false, false]);
+    expect([key.accepts('events'), key.accepts(''), key.accepts(' events'), key.accepts('a b')]).toEqual([true, false, false, false]);
+    expect([kind.accepts('local'), kind.accepts('statefulset' as 'local')]).toEqual([true, false]);
+    expect([url.accepts('rediss://u:p@h:6380/2'), url.accepts('http://h'), url.accepts(' redis://h')]).toEqual([true, false, false]);
+  });
+
+  test('undefined is left to the default unless required; the errors name the option, the value and what is allowed', () => {
+    expect(checkOption('lib', 'batchSize', batch, undefined)).toBeUndefined();
+    expect(checkOption('lib', 'batchSize', batch, 250)).toBe(250);
+    const thrown = (fn: () => unknown): Error => {
+      try {
+        fn();
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error('expected a throw');
+    };
+    const range = thrown(() => checkOption('lib', 'batchSize', batch, 0));
+    expect([range.constructor, range.message]).toEqual([RangeError, 'lib: option batchSize=0 is invalid: expected an integer from 1 to 10000']);
+    const type = thrown(() => checkOption('lib', 'batchSize', batch, '5'));
+    expect([type.constructor, type.message]).toEqual([TypeError, 'lib: option batchSize="5" is invalid: expected an integer from 1 to 10000, got a string']);
+    const missing = thrown(() => checkOption('lib', 'stream', key, undefined, true));
+    expect([missing.constructor, missing.message]).toEqual([TypeError, 'lib: option stream is required: expected a stream key without spaces']);
+    expect(thrown(() => checkOption('lib', 'stream', key, ['a'])).message).toMatch(/option stream=an array is invalid: .*, got an array$/);
   });
 });
