@@ -378,10 +378,13 @@ export class StreamConsumer {
       if (Number.isInteger(db) && db > 0) hello.push(['SELECT', db]);
       if (this.o.name) hello.push(['CLIENT', 'SETNAME', this.o.name.replace(/\s/g, '_')]);
       hello.push(['CLIENT', 'ID']);
+      let helloTimer: NodeJS.Timeout | undefined;
       const replies = await Promise.race([
         Promise.all(hello.map((cmd) => this.send(socket, cmd))),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`redis did not answer the connection set-up within ${timeoutMs} ms`)), timeoutMs)),
-      ]);
+        new Promise<never>((_, reject) => {
+          helloTimer = setTimeout(() => reject(new Error(`redis did not answer the connection set-up within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(helloTimer)); // a pending timer would keep an embedding process alive after close()
       this.clientId = Number(replies[replies.length - 1]);
       this.failures = 0;
       return socket;
