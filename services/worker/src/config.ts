@@ -47,3 +47,18 @@ export const workerConfig = defineConfig('worker', {
 });
 
 export type WorkerConfig = ConfigOf<typeof workerConfig.specs>;
+
+/**
+ * Rules of the options only the library takes (`createWorker`, `new Worker`): they have no
+ * environment variable (the `name` is the option's, for messages), so they are not in
+ * {@link workerConfig} or the README's table, but they live here beside the variables' rules.
+ */
+export const libraryOnlySpecs = {
+  commandTimeoutMs: int('commandTimeoutMs', {
+    description: 'A command (XACK, XCLAIM, …) without reply for this long resets the command connection',
+    default: 10_000,
+    min: 100,
+    max: 2_147_483_647, // Node's timer limit
+    unit: 'ms',
+  }),
+};

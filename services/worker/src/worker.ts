@@ -27,9 +27,12 @@ import {
   type StreamEvent,
 } from '@stream-workers/core';
 import type { Handler, HandlerContext } from './handler';
+import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
+import { WorkerEmitter, type WorkerErrorEvent, type WorkerEventName, type WorkerListener } from './events';
 
 /** Options of {@link Worker}; defaults as in docs/design.md ("Runtime contract"). */
 export interface WorkerOptions {
+  // Each option is checked against its environment variable's rule (options.ts, OPTION_SPECS).
   /** `redis://…` or `rediss://…` (ACL user and password in the URL). */
   redisUrl: string;
   stream: string;
@@ -61,7 +64,20 @@ export interface WorkerOptions {
   registry: Registry;
 }
 
-type Resolved = Required<Omit<WorkerOptions, 'logger' | 'registry'>>;
+/** Options of {@link Worker.close}. */
+export interface CloseOptions {
+  /**
+   * Stop at once: do not wait for running handlers. They are abandoned (their `ctx.signal` aborts;
+   * nothing they finish afterwards is acked), their entries stay pending and other consumers reclaim
+   * them after claimIdleMs. Entries read but not started are handed back. The Redis steps (stop the
+   * read, flush the acks of handlers that finished, hand back) get at most {@link FORCE_CLOSE_MS}.
+   * Also cuts short a close() already draining.
+   */
+  force?: boolean;
+}
+
+/** How long the Redis steps of close({ force: true }) may take when Redis does not answer. */
+export const FORCE_CLOSE_MS = 1000;
 
 interface Held {
   /** Deliveries so far, this one included. */
@@ -85,7 +101,8 @@ class DeliveryContext implements HandlerContext {
     readonly deliveryCount: number,
     readonly signal: AbortSignal,
     private readonly parent: Logger,
-    private readonly event: StreamEvent,
+    /** The event (for the worker's `failed` event; handlers get it as their first argument). */
+    readonly event: StreamEvent,
   ) {}
 
   /** A child logger carrying correlationid, entry id and type (most handlers never log: a pino child per event is not free). */
@@ -116,10 +133,12 @@ const sleepPlain = (ms: number): Promise<void> => new Promise((r) => setTimeout(
  *   connection.
  * - close(): stops reading, lets in-flight and already-read entries finish within shutdownGraceMs
  *   (then aborts `ctx.signal`), flushes acks, hands back what is left (marked idle so others reclaim it
- *   at once), deletes its consumer only when it holds nothing pending. Idempotent.
+ *   at once), deletes its consumer only when it holds nothing pending. Idempotent. close({ force: true })
+ *   abandons running handlers instead: their entries stay pending, reclaimed elsewhere after claimIdleMs.
+ * - Events (`on`): `error`, `failed`, `deadLettered`, `drained`, emitted where the worker logs them.
  */
 export class Worker {
-  private readonly o: Resolved;
+  private readonly o: ResolvedWorkerOptions;
   private readonly log: Logger;
   private readonly cmd: Redis;
   private readonly consumer: StreamConsumer;
@@ -138,6 +157,13 @@ export class Worker {
   private startedOnce = false;
   private stopping = false;
   private closing: Promise<void> | undefined;
+  /** When close({ force: true }) was called. */
+  private forcedAt: number | undefined;
+  /** Waits of the drain that a close({ force: true }) shortens. */
+  private readonly forceWaiters = new Set<() => void>();
+  /** The connections are closed: a handler abandoned by close({ force: true }) that finishes later is not acked. */
+  private closed = false;
+  private readonly events: WorkerEmitter;
   private loopDone: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private timers: NodeJS.Timeout[] = [];
@@ -161,24 +187,13 @@ export class Worker {
     opts: WorkerOptions,
     private readonly handler: Handler,
   ) {
-    this.o = {
-      redisUrl: opts.redisUrl,
-      stream: opts.stream,
-      group: opts.group,
-      consumer: opts.consumer,
-      groupStartId: opts.groupStartId ?? '0',
-      batchSize: opts.batchSize ?? 100,
-      concurrency: opts.concurrency ?? 50,
-      blockMs: opts.blockMs ?? 2000,
-      maxDeliveries: opts.maxDeliveries ?? 5,
-      claimIdleMs: opts.claimIdleMs ?? 60_000,
-      retryDelayMs: opts.retryDelayMs ?? 1000,
-      deadLetterStream: opts.deadLetterStream ?? `${opts.stream}:dlq`,
-      shutdownGraceMs: opts.shutdownGraceMs ?? 25_000,
-      commandTimeoutMs: opts.commandTimeoutMs ?? 10_000,
-    };
+    // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
+    this.o = resolveWorkerOptions(opts, handler);
     this.capacity = this.o.concurrency + 3 * this.o.batchSize;
     this.log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
+    this.events = new WorkerEmitter(this.log);
+    // Also before connecting: a registry that holds these metrics already throws here.
+    this.m = this.createMetrics(opts.registry);
     // Every running handler may listen to the abort signal.
     setMaxListeners(0, this.abort.signal);
     this.cmd = createRedis({
@@ -196,7 +211,6 @@ export class Worker {
       consumer: this.o.consumer,
       blockMs: this.o.blockMs,
     });
-    this.m = this.createMetrics(opts.registry);
   }
 
   private createMetrics(r: Registry): Worker['m'] {
@@ -267,6 +281,31 @@ export class Worker {
   }
 
   /**
+   * Listens to one of the worker's events (`error`, `failed`, `deadLettered`, `drained`; payloads in
+   * events.ts). Listeners run synchronously; one that throws (or rejects) is logged and ignored. An
+   * `error` without a listener is only logged: it never throws.
+   */
+  on<E extends WorkerEventName>(event: E, listener: WorkerListener<E>): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  /** Like {@link on}, for the next emission only. */
+  once<E extends WorkerEventName>(event: E, listener: WorkerListener<E>): this {
+    this.events.on(event, listener, true);
+    return this;
+  }
+
+  off<E extends WorkerEventName>(event: E, listener: WorkerListener<E>): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  private emitError(during: WorkerErrorEvent['during'], err: unknown, recovered: boolean, entryId?: string): void {
+    if (this.events.has('error')) this.events.emit('error', { error: err instanceof Error ? err : new Error(String(err)), during, recovered, entryId });
+  }
+
+  /**
    * Creates the group when missing and starts consuming. Never rejects for Redis trouble: when Redis is
    * unreachable the worker keeps trying (readiness says so). Calling it again does nothing.
    */
@@ -282,7 +321,10 @@ export class Worker {
       // The read loop creates the group once Redis answers.
       this.groupMissing = true;
       this.log.warn({ ...errorFields(err) }, 'redis unreachable at start; will keep trying');
+      // On the next turn: a listener attached right after `await createWorker(…)` still gets it.
+      setImmediate(() => this.emitError('start', err, true));
     }
+    if (this.stopping) return; // closed meanwhile: start no timers and no read loop
     const every = (ms: number, fn: () => Promise<void>): void => {
       let busy = false;
       const t = setInterval(() => {
@@ -337,7 +379,10 @@ export class Worker {
         // A reply lost on the way may have delivered entries to us: work off our pending list again.
         this.pendingCursor = '0';
         if (isNoGroupError(err)) {
-          if (!this.groupMissing) this.log.warn({ ...errorFields(err) }, 'stream or consumer group missing; recreating it');
+          if (!this.groupMissing) {
+            this.log.warn({ ...errorFields(err) }, 'stream or consumer group missing; recreating it');
+            this.emitError('read', err, true);
+          }
           this.groupMissing = true;
           backoff = Math.min(backoff, 1000);
           try {
@@ -348,7 +393,10 @@ export class Worker {
             /* Redis trouble: the next read reports it */
           }
         } else {
-          if (this.redisOk) this.log.warn({ ...errorFields(err), backoffMs: backoff }, 'reading from redis failed; retrying with backoff');
+          if (this.redisOk) {
+            this.log.warn({ ...errorFields(err), backoffMs: backoff }, 'reading from redis failed; retrying with backoff');
+            this.emitError('read', err, true);
+          }
           this.redisOk = false;
         }
         await this.sleep(backoff);
@@ -495,7 +543,7 @@ export class Worker {
     this.ack(id);
   }
 
-  private async failed(id: string, h: Held, ctx: HandlerContext, err: unknown, t0: number): Promise<void> {
+  private async failed(id: string, h: Held, ctx: DeliveryContext, err: unknown, t0: number): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     if (this.abort.signal.aborted) {
       // Shutdown grace over: the entry stays pending and is handed back (not a failed delivery of its own).
@@ -506,6 +554,7 @@ export class Worker {
     h.lastError = err instanceof Error ? err.message : String(err);
     if (h.deliveries >= this.o.maxDeliveries) {
       this.m.deadLetterSeconds.observe(seconds);
+      this.emitFailed(id, ctx, err, undefined);
       await this.deadLetter(id, h, 'max_deliveries', h.lastError);
       return;
     }
@@ -515,6 +564,22 @@ export class Worker {
     h.state = 'waiting';
     h.retryAt = Date.now() + delay;
     ctx.logger.warn({ deliveries: h.deliveries, maxDeliveries: this.o.maxDeliveries, retryInMs: delay, ...errorFields(err) }, 'handler failed; will retry');
+    this.emitFailed(id, ctx, err, delay);
+  }
+
+  /** The `failed` event; `retryInMs` undefined: the last delivery (dead-lettered next). */
+  private emitFailed(id: string, ctx: DeliveryContext, err: unknown, retryInMs: number | undefined): void {
+    if (!this.events.has('failed')) return;
+    this.events.emit('failed', {
+      entryId: id,
+      eventId: ctx.event.id,
+      type: ctx.event.type,
+      deliveryCount: ctx.deliveryCount,
+      maxDeliveries: this.o.maxDeliveries,
+      error: err,
+      willRetry: retryInMs !== undefined,
+      retryInMs,
+    });
   }
 
   private async deadLetter(id: string, h: Held, reason: DeadLetterReason, error: string): Promise<void> {
@@ -528,6 +593,7 @@ export class Worker {
         if (attempt >= 5 || this.stopping || isNoGroupError(err)) {
           // Still pending and no longer kept fresh: reclaimed after CLAIM_IDLE_MS (here or elsewhere) and dead-lettered then.
           this.log.error({ entryId: id, reason, ...errorFields(err) }, 'could not move the entry to the dead-letter stream; leaving it pending');
+          this.emitError('dead-letter', err, false, id);
           this.held.delete(id);
           return;
         }
@@ -536,14 +602,18 @@ export class Worker {
     }
     this.held.delete(id);
     this.m.deadLetter.inc();
-    const correlationid = fieldsToObject(h.fields).correlationid;
-    this.log.warn({ entryId: id, correlationid, reason, deliveries: h.deliveries, error, deadLetterStream: this.o.deadLetterStream }, 'entry moved to the dead-letter stream');
+    const envelope = fieldsToObject(h.fields);
+    this.log.warn({ entryId: id, correlationid: envelope.correlationid, reason, deliveries: h.deliveries, error, deadLetterStream: this.o.deadLetterStream }, 'entry moved to the dead-letter stream');
+    if (this.events.has('deadLettered')) {
+      this.events.emit('deadLettered', { entryId: id, eventId: envelope.id, reason, error, deliveries: h.deliveries, deadLetterStream: this.o.deadLetterStream });
+    }
   }
 
   // ---- acks ----------------------------------------------------------------------------------------
 
   /** Queues an ack: acks go out as one multi-id XACK per event-loop turn, alongside the next read. */
   private ack(id: string): void {
+    if (this.closed) return; // a handler close({ force: true }) abandoned: its entry stays pending and is reclaimed elsewhere
     this.acks.push(id);
     this.scheduleAcks();
   }
@@ -582,7 +652,10 @@ export class Worker {
       } catch (err) {
         if (isNoGroupError(err)) return; // the group is gone: nothing left to ack
         this.onCommandError(err);
-        if (!warned) this.log.warn({ count: ids.length, ...errorFields(err) }, 'XACK failed; retrying until redis answers');
+        if (!warned) {
+          this.log.warn({ count: ids.length, ...errorFields(err) }, 'XACK failed; retrying until redis answers');
+          this.emitError('ack', err, true);
+        }
         warned = true;
         // Unacked entries are redelivered (at least once); give up only when close() says so.
         if (this.acksGiveUp) return;
@@ -718,9 +791,24 @@ export class Worker {
   /**
    * Drains and closes: stop reading, let running and already-read entries finish within
    * shutdownGraceMs (then abort `ctx.signal`), flush acks, hand back what is left, delete this
-   * consumer when it holds nothing pending, close the connections. Idempotent.
+   * consumer when it holds nothing pending, close the connections, emit `drained`. Idempotent.
+   *
+   * `{ force: true }`: stop at once, without waiting for running handlers (see {@link CloseOptions});
+   * called while a drain runs, it cuts the drain short. Either way nothing is acked that did not finish.
    */
-  close(): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null || (options.force !== undefined && typeof options.force !== 'boolean')) {
+      return Promise.reject(new TypeError('worker.close(options): options.force must be true or false'));
+    }
+    if (options.force && this.forcedAt === undefined) {
+      this.forcedAt = Date.now();
+      // Abandon running handlers: their signal aborts, nothing more starts, nothing is kept fresh any
+      // more (their entries become reclaimable after claimIdleMs), and the waits of the drain end.
+      this.stopping = true;
+      this.abort.abort();
+      this.stopTimers();
+      for (const wake of [...this.forceWaiters]) wake();
+    }
     this.closing ??= this.drain();
     return this.closing;
   }
@@ -731,46 +819,93 @@ export class Worker {
     return Number(summary[3]?.find(([c]) => c === this.o.consumer)?.[1] ?? 0);
   }
 
+  private stopTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  /**
+   * Waits for `p` (never rejects), at most `ms` (Infinity: no limit); once close({ force: true }) was
+   * called, at most until FORCE_CLOSE_MS after it.
+   */
+  private within(p: Promise<unknown>, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.forceWaiters.delete(onForce);
+        resolve();
+      };
+      const onForce = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(done, Math.max(0, Math.min(ms, this.forcedAt! + FORCE_CLOSE_MS - Date.now())));
+      };
+      if (this.forcedAt !== undefined) onForce();
+      else {
+        if (Number.isFinite(ms)) timer = setTimeout(done, ms);
+        this.forceWaiters.add(onForce);
+      }
+      p.then(done, done);
+    });
+  }
+
   private async drain(): Promise<void> {
     const started = Date.now();
     const graceEnd = started + this.o.shutdownGraceMs;
     this.stopping = true;
     // Stop reading; a read blocked right now returns empty (nothing it might return is lost).
-    await this.consumer.unblock(this.cmd);
+    await this.within(this.consumer.unblock(this.cmd), Infinity);
     const w = this.roomWaiter;
     this.roomWaiter = undefined;
     w?.();
-    if (this.loopDone) await Promise.race([this.loopDone, sleepPlain(this.o.blockMs + 1000)]);
+    if (this.loopDone) await this.within(this.loopDone, this.o.blockMs + 1000);
     // Running and queued entries finish within the grace (the refresh timer keeps them fresh meanwhile).
-    while ((this.running > 0 || this.queue.length > 0) && Date.now() < graceEnd) await sleepPlain(10);
+    while ((this.running > 0 || this.queue.length > 0) && Date.now() < graceEnd && this.forcedAt === undefined) await sleepPlain(10);
     let aborted = 0;
-    if (this.running > 0 || this.queue.length > 0) {
+    if (this.forcedAt === undefined && (this.running > 0 || this.queue.length > 0)) {
       aborted = this.running;
       this.log.warn({ running: this.running, queued: this.queue.length }, 'shutdown grace over: aborting running handlers; their entries are handed back');
       this.abort.abort();
       const until = Date.now() + 1000;
-      while (this.running > 0 && Date.now() < until) await sleepPlain(10);
+      while (this.running > 0 && Date.now() < until && this.forcedAt === undefined) await sleepPlain(10);
     }
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    this.stopTimers();
     this.abort.abort();
     // Acks get the rest of the grace, and at least 2 s.
-    await Promise.race([this.flushAllAcks(), sleepPlain(Math.max(2000, graceEnd - Date.now()))]);
+    await this.within(this.flushAllAcks(), Math.max(2000, graceEnd - Date.now()));
     this.acksGiveUp = true;
+    // Forced: the entries of handlers still running stay pending as they are (reclaimed after
+    // claimIdleMs); handing them back would make them reclaimable while they may still run here.
+    const forced = this.forcedAt !== undefined;
+    const left = [...this.held].filter(([, h]) => !forced || h.state !== 'running').map(([id]) => id);
+    const abandoned = forced ? this.held.size - left.length : 0;
+    if (abandoned > 0) {
+      this.log.warn({ abandoned }, 'close({ force: true }): running handlers abandoned; their entries stay pending and are reclaimed after CLAIM_IDLE_MS');
+    }
     let handedBack = 0;
     let pending = -1;
-    try {
-      const left = [...this.held.keys()];
-      if (left.length > 0) {
-        handedBack = left.length - (await handBack(this.cmd, this.o.stream, this.o.group, this.o.consumer, left, this.o.claimIdleMs)).length;
-      }
-      pending = await deleteConsumerIfIdle(this.cmd, this.o.stream, this.o.group, this.o.consumer);
-    } catch (err) {
-      if (!isNoGroupError(err)) this.log.warn({ ...errorFields(err) }, 'could not hand back entries or delete the consumer');
-    }
-    this.log.info({ consumerDeleted: pending === 0, pending: Math.max(0, pending), handedBack, aborted, durationMs: Date.now() - started }, 'worker drained');
+    await this.within(
+      (async () => {
+        try {
+          if (left.length > 0) {
+            handedBack = left.length - (await handBack(this.cmd, this.o.stream, this.o.group, this.o.consumer, left, this.o.claimIdleMs)).length;
+          }
+          pending = await deleteConsumerIfIdle(this.cmd, this.o.stream, this.o.group, this.o.consumer);
+        } catch (err) {
+          if (!isNoGroupError(err)) {
+            this.log.warn({ ...errorFields(err) }, 'could not hand back entries or delete the consumer');
+            this.emitError('close', err, false);
+          }
+        }
+      })(),
+      Infinity,
+    );
+    const summary = { forced, consumerDeleted: pending === 0, pending: Math.max(0, pending), handedBack, aborted, abandoned, durationMs: Date.now() - started };
+    this.log.info(summary, 'worker drained');
+    this.closed = true;
     this.consumer.close();
     await closeRedis(this.cmd);
+    this.events.emit('drained', summary);
   }
 
   private async flushAllAcks(): Promise<void> {

@@ -1,0 +1,87 @@
+import { checkOption, kindOf, type CheckedVarSpec } from '@stream-workers/core';
+import { libraryOnlySpecs, workerConfig } from './config';
+import type { WorkerOptions } from './worker';
+
+/** The options with every default applied. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'logger' | 'registry'>>;
+
+const env = workerConfig.specs;
+
+/**
+ * The rule of each option: its environment variable's spec (config.ts), or for `commandTimeoutMs`,
+ * which has no variable, the spec beside them. The single definition of every range and pattern.
+ */
+export const OPTION_SPECS: { readonly [K in keyof ResolvedWorkerOptions]: CheckedVarSpec<ResolvedWorkerOptions[K]> } = {
+  redisUrl: env.redisUrl,
+  stream: env.stream,
+  group: env.group,
+  consumer: env.consumer,
+  groupStartId: env.groupStartId,
+  batchSize: env.batchSize,
+  concurrency: env.concurrency,
+  blockMs: env.blockMs,
+  maxDeliveries: env.maxDeliveries,
+  claimIdleMs: env.claimIdleMs,
+  retryDelayMs: env.retryDelayMs,
+  deadLetterStream: env.deadLetterStream,
+  shutdownGraceMs: env.shutdownGraceMs,
+  commandTimeoutMs: libraryOnlySpecs.commandTimeoutMs,
+};
+
+/** Options without a default (the variables derive theirs from the environment; a library caller names them). */
+export const REQUIRED_OPTIONS: ReadonlySet<keyof ResolvedWorkerOptions> = new Set(['redisUrl', 'stream', 'group', 'consumer'] as const);
+
+const WHERE = 'createWorker';
+
+function hasMethods(value: unknown, ...names: string[]): boolean {
+  return typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
+}
+
+/**
+ * Checks the options and the handler, and applies the defaults. Runs before the worker makes any
+ * connection. Throws a `TypeError` (wrong type, a required option missing) or a `RangeError` (a value
+ * its rule does not allow) naming the option, the value and what is allowed.
+ */
+export function resolveWorkerOptions(options: unknown, handler: unknown): ResolvedWorkerOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`${WHERE}: options must be an object, got ${kindOf(options)}`);
+  }
+  if (typeof handler !== 'function') throw new TypeError(`${WHERE}: handler must be a function (event, ctx) => …, got ${kindOf(handler)}`);
+  const o = options as Record<string, unknown>;
+  const get = <K extends keyof ResolvedWorkerOptions>(k: K): ResolvedWorkerOptions[K] | undefined =>
+    checkOption(WHERE, k, OPTION_SPECS[k], o[k], REQUIRED_OPTIONS.has(k));
+  // The variable's default (parse of an unset variable); none of these derives it from other variables.
+  const orDefault = <K extends keyof ResolvedWorkerOptions>(k: K): ResolvedWorkerOptions[K] => get(k) ?? OPTION_SPECS[k].parse(undefined, {});
+  const resolved: ResolvedWorkerOptions = {
+    redisUrl: get('redisUrl')!,
+    stream: get('stream')!,
+    group: get('group')!,
+    consumer: get('consumer')!,
+    groupStartId: orDefault('groupStartId'),
+    batchSize: orDefault('batchSize'),
+    concurrency: orDefault('concurrency'),
+    blockMs: orDefault('blockMs'),
+    maxDeliveries: orDefault('maxDeliveries'),
+    claimIdleMs: orDefault('claimIdleMs'),
+    retryDelayMs: orDefault('retryDelayMs'),
+    deadLetterStream: '',
+    shutdownGraceMs: orDefault('shutdownGraceMs'),
+    commandTimeoutMs: orDefault('commandTimeoutMs'),
+  };
+  // As DEAD_LETTER_STREAM derives from STREAM.
+  resolved.deadLetterStream = get('deadLetterStream') ?? `${resolved.stream}:dlq`;
+  if (!hasMethods(o.logger, 'child', 'info', 'warn', 'error')) throw new TypeError(`${WHERE}: option logger must be a pino Logger, got ${kindOf(o.logger)}`);
+  if (!hasMethods(o.registry, 'registerMetric', 'metrics')) throw new TypeError(`${WHERE}: option registry must be a prom-client Registry, got ${kindOf(o.registry)}`);
+  return resolved;
+}
+
+/** The options as a Markdown table, from {@link OPTION_SPECS} (docs/worker.md; checked by a test). */
+export function optionsTable(): string {
+  const rows = (Object.keys(OPTION_SPECS) as (keyof ResolvedWorkerOptions)[]).map((k) => {
+    const s = OPTION_SPECS[k];
+    const variable = s.name === k ? '(library only)' : `\`${s.name}\``;
+    const dflt = REQUIRED_OPTIONS.has(k) ? 'required' : k === 'deadLetterStream' ? '`<stream>:dlq`' : '`' + String(s.defaultText) + '`';
+    return `| \`${k}\` | ${variable} | ${dflt} | ${s.allowed} |`;
+  });
+  return ['| option | variable | default | allowed |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
