@@ -33,7 +33,8 @@ describe('kubectl scale with mode none, and the upgrade to builtin', () => {
       helm(['upgrade', RELEASE, CHART_DIR, '--namespace', NS, '--reuse-values', '--set', 'autoscaling.mode=builtin', '--set', 'autoscaling.cooldownPeriodSeconds=15', '--force-conflicts', '--wait', '--timeout', '5m']);
       expect(deploymentReplicas(NS, n.worker).spec).toBe(3);
       // The autoscaler (idle group) then scales to its decision, 0 after the cooldown.
-      await waitFor(() => deploymentReplicas(NS, n.worker).spec === 0, 180_000, 250, 'autoscaler scales the idle workers to 0');
+      // (Read from the timeline itself, so that its last entry is the 0.)
+      await waitFor(() => timeline.changes[timeline.changes.length - 1]?.replicas === 0, 180_000, 250, 'autoscaler scales the idle workers to 0');
     } finally {
       timeline.stop();
     }
