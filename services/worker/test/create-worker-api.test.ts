@@ -65,6 +65,18 @@ function deferred(): { promise: Promise<void>; release: () => void } {
   return { promise, release };
 }
 
+/** A handler that starts, then waits for `gate.release()`; `state` tells how far it got. */
+function gatedHandler(): { gate: ReturnType<typeof deferred>; state: { started: boolean; finished: boolean }; handler: () => Promise<void> } {
+  const gate = deferred();
+  const state = { started: false, finished: false };
+  const handler = async (): Promise<void> => {
+    state.started = true;
+    await gate.promise;
+    state.finished = true;
+  };
+  return { gate, state, handler };
+}
+
 // ---- options -----------------------------------------------------------------------------------
 
 describe('createWorker checks its options before anything connects', () => {
@@ -296,24 +308,18 @@ test('error: Redis unreachable at start is reported to a listener attached right
 
 test('drained: close() waits for the running handler, acks it, deletes the consumer, then emits drained (idempotent)', async () => {
   const { stream, base } = setup('drain');
-  const gate = deferred();
-  let started = false;
-  let finished = false;
-  const w = await start(base, async () => {
-    started = true;
-    await gate.promise;
-    finished = true;
-  });
+  const { gate, state, handler } = gatedHandler();
+  const w = await start(base, handler);
   const drained: DrainedEvent[] = [];
   w.on('drained', (e) => void drained.push(e));
   await fill(redis, stream, 1);
-  await waitFor(() => started, 20_000, 10, 'handler started');
+  await waitFor(() => state.started, 20_000, 10, 'handler started');
   let closed = false;
   const closing = w.close().then(() => (closed = true));
   expect(w.close()).toBe(w.close()); // one drain
   gate.release();
   await closing;
-  expect(closed && finished).toBe(true);
+  expect(closed && state.finished).toBe(true);
   expect(drained).toHaveLength(1);
   expect(drained[0]).toMatchObject({ forced: false, consumerDeleted: true, pending: 0, handedBack: 0, aborted: 0, abandoned: 0 });
   expect(typeof drained[0]!.durationMs).toBe('number');
@@ -368,24 +374,18 @@ test('close({ force: true }) resolves while a handler still runs; the entry stay
 
 test('close({ force: true }) during a close() that waits for a handler cuts the drain short', async () => {
   const { stream, base } = setup('escalate');
-  const gate = deferred();
-  let started = false;
-  let finished = false;
-  const w = await start({ ...base, claimIdleMs: 200, shutdownGraceMs: 60_000 }, async () => {
-    started = true;
-    await gate.promise;
-    finished = true;
-  });
+  const { state, handler } = gatedHandler(); // never released: the forced close abandons it
+  const w = await start({ ...base, claimIdleMs: 200, shutdownGraceMs: 60_000 }, handler);
   const drained: DrainedEvent[] = [];
   w.on('drained', (e) => void drained.push(e));
   await fill(redis, stream, 1);
-  await waitFor(() => started, 20_000, 10, 'handler started');
+  await waitFor(() => state.started, 20_000, 10, 'handler started');
   const draining = w.close();
   await waitFor(() => w.readiness().ready === false, 5000, 10, 'draining');
   const forced = w.close({ force: true });
   expect(forced).toBe(draining);
   await forced;
-  expect(finished).toBe(false);
+  expect(state.finished).toBe(false);
   expect(drained).toEqual([expect.objectContaining({ forced: true, abandoned: 1 })]);
   await expect(w.close({ force: 'yes' } as unknown as { force: boolean })).rejects.toThrow(TypeError);
 });
