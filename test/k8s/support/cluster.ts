@@ -303,7 +303,8 @@ export class ReplicaTimeline {
     const tick = (): void => {
       const r = kubectlRun(['-n', this.ns, 'get', 'deployment', this.deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
       if (r.status === 0) {
-        const [spec, ready] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
+        // jsonpath leaves readyReplicas out (nothing printed) while no pod is Ready.
+        const [spec = 0, ready = 0] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
         const last = this.changes[this.changes.length - 1];
         if (!last || last.replicas !== spec || last.ready !== ready) this.changes.push({ t: Date.now() - this.t0, replicas: spec, ready });
       }
