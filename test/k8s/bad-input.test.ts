@@ -2,7 +2,7 @@
  * Bad values against the real cluster: `helm install` must fail on the schema with a message naming
  * the key, and leave nothing behind (no release, no object in the namespace).
  */
-import { helmRun, kubectl, LOCAL_VALUES, CHART_DIR, releasesIn, useNamespace } from './support/cluster';
+import { helmRun, kubectl, LOCAL_VALUES, CHART_DIR, releasesIn, useNamespace, STEP_TIMEOUT_MS } from './support/cluster';
 
 const NS = 'sw-e2e-bad-input';
 
@@ -28,5 +28,5 @@ describe('helm install with bad values on the real cluster', () => {
     expect(r.stderr).toMatch(named);
     expect(releasesIn(NS)).toEqual([]);
     expect(objectsIn(NS)).toEqual([]);
-  });
+  }, STEP_TIMEOUT_MS);
 });

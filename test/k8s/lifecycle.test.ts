@@ -103,8 +103,6 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
     const seenPods = new Set<string>();
     let consumerCheck: { pods: string[]; consumers: string[] } | undefined;
     const podPoll = setInterval(() => pods(NS, workerSelector(RELEASE)).forEach((p) => seenPods.add(p.name)), 1000);
-    const backlog: Array<{ t: number; outstanding: number }> = [];
-    const backlogPoll = setInterval(() => void outstanding(redis, STREAM, GROUP).then((o) => backlog.push({ t: Date.now() - timeline.t0, outstanding: o })), 500);
     try {
       const firstEventAt = Date.now();
       const ids = await publish(NS, RELEASE, STREAM, BURST, { prefix: 'burst', onBatch: (k) => (sampler.published += k) });
@@ -138,7 +136,6 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       timeline.stop();
       sampler.stop();
       clearInterval(podPoll);
-      clearInterval(backlogPoll);
 
       const drainS = (drainedAt - firstEventAt) / 1000;
       const idealS = (BURST * WORK_MS) / (reached * CONCURRENCY) / 1000;
@@ -152,9 +149,11 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       log(`drain: ${drainS.toFixed(1)} s from the first event for ${BURST} events; ideal at ${reached} replicas x ${CONCURRENCY} handlers x ${WORK_MS} ms: ${idealS.toFixed(1)} s (${(drainS / idealS).toFixed(2)}x)`);
       if (allReady) {
         // From the moment all replicas ran: the backlog left then, against what they can do at best.
-        const at = backlog.find((b) => b.t >= allReady.t);
+        // (The sampler's backlog, on its own clock: seconds since sampler.t0.)
+        const allReadyAt = timeline.t0 + allReady.t;
+        const at = sampler.points.find((p) => sampler.t0 + p.t * 1000 >= allReadyAt);
         if (at) {
-          const s = (drainedAt - timeline.t0 - at.t) / 1000;
+          const s = (drainedAt - sampler.t0 - at.t * 1000) / 1000;
           const ideal = (at.outstanding * WORK_MS) / (reached * CONCURRENCY) / 1000;
           log(`all ${reached} workers Ready at t+${(allReady.t / 1000).toFixed(1)} s with ${at.outstanding} outstanding: drained in ${s.toFixed(1)} s; ideal ${ideal.toFixed(1)} s (${(s / ideal).toFixed(2)}x)`);
         }
@@ -173,7 +172,6 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
       timeline.stop();
       sampler.stop();
       clearInterval(podPoll);
-      clearInterval(backlogPoll);
     }
   });
 

@@ -5,7 +5,7 @@
  */
 import { waitFor } from '../../test-support/process';
 import {
-  deploymentReplicas, helm, kubectl, LOCAL_VALUES, names, ReplicaTimeline, CHART_DIR, useNamespace,
+  deploymentReplicas, helm, kubectl, LOCAL_VALUES, names, ReplicaTimeline, CHART_DIR, useNamespace, STEP_TIMEOUT_MS,
 } from './support/cluster';
 
 const NS = 'sw-e2e-manual';
@@ -45,5 +45,5 @@ describe('kubectl scale with mode none, and the upgrade to builtin', () => {
     expect(decisions[0]?.current).toBe(3);
     expect(timeline.changes[0]?.replicas).toBe(3);
     expect(timeline.changes[timeline.changes.length - 1]?.replicas).toBe(0);
-  });
+  }, STEP_TIMEOUT_MS);
 });

@@ -119,6 +119,12 @@ export function recordingWorkerArgs(key: string, workMs: number): string[] {
 }
 
 /**
+ * A cluster step's deadline (jest's own testTimeout is the root config's 120 s: a per-project
+ * testTimeout is not applied, so every cluster test passes this one explicitly).
+ */
+export const STEP_TIMEOUT_MS = 600_000;
+
+/**
  * Steps of one scenario that build on each other: after a failed step the later ones fail at once
  * with that name instead of running against a broken release.
  */
@@ -134,7 +140,7 @@ export function sequence(onFailure?: () => void): (name: string, fn: () => Promi
         onFailure?.();
         throw err;
       }
-    }, timeoutMs);
+    }, timeoutMs ?? STEP_TIMEOUT_MS);
 }
 
 export function createNamespace(ns: string): void {
@@ -229,24 +235,33 @@ export function pods(ns: string, selector: string): PodInfo[] {
 
 export const workerSelector = (release: string): string => `app.kubernetes.io/instance=${release},app.kubernetes.io/component=worker`;
 
+/** One row of an XINFO reply (name, value, name, value, …) as a map. */
+function xinfoRow(row: unknown[]): Map<string, unknown> {
+  const f = new Map<string, unknown>();
+  for (let i = 0; i + 1 < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
+  return f;
+}
+
+/** The Deployment's spec.replicas and readyReplicas (absent while no pod is Ready: 0); undefined when unreadable. */
+export function readReplicas(ns: string, deployment: string): { replicas: number; ready: number } | undefined {
+  const r = kubectlRun(['-n', ns, 'get', 'deployment', deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
+  if (r.status !== 0) return undefined;
+  const [replicas = 0, ready = 0] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
+  return { replicas, ready };
+}
+
 /** Consumer names of `group` on `stream` with their pending counts. */
 export async function consumers(redis: Redis, stream: string, group: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const rows = (await redis.xinfo('CONSUMERS', stream, group).catch(() => [])) as unknown[][];
-  for (const row of rows) {
-    const f = new Map<string, unknown>();
-    for (let i = 0; i < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
-    out.set(String(f.get('name')), Number(f.get('pending')));
-  }
+  for (const f of rows.map(xinfoRow)) out.set(String(f.get('name')), Number(f.get('pending')));
   return out;
 }
 
 /** Lag + pending of the group (the autoscaler's signal) and its consumer count, from XINFO GROUPS. */
 export async function groupState(redis: Redis, stream: string, group: string): Promise<{ outstanding: number; consumers: number }> {
   const rows = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-  for (const row of rows) {
-    const f = new Map<string, unknown>();
-    for (let i = 0; i < row.length; i += 2) f.set(String(row[i]), row[i + 1]);
+  for (const f of rows.map(xinfoRow)) {
     if (f.get('name') === group) return { outstanding: Number(f.get('lag') ?? 0) + Number(f.get('pending') ?? 0), consumers: Number(f.get('consumers') ?? 0) };
   }
   return { outstanding: Number.NaN, consumers: 0 };
@@ -301,12 +316,10 @@ export class ReplicaTimeline {
 
   start(): this {
     const tick = (): void => {
-      const r = kubectlRun(['-n', this.ns, 'get', 'deployment', this.deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
-      if (r.status === 0) {
-        // jsonpath leaves readyReplicas out (nothing printed) while no pod is Ready.
-        const [spec = 0, ready = 0] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
+      const now = readReplicas(this.ns, this.deployment);
+      if (now) {
         const last = this.changes[this.changes.length - 1];
-        if (!last || last.replicas !== spec || last.ready !== ready) this.changes.push({ t: Date.now() - this.t0, replicas: spec, ready });
+        if (!last || last.replicas !== now.replicas || last.ready !== now.ready) this.changes.push({ t: Date.now() - this.t0, ...now });
       }
       this.timer = setTimeout(tick, this.intervalMs);
     };

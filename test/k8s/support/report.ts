@@ -9,7 +9,7 @@ import type Redis from 'ioredis';
 import { renderChart } from '../../../scripts/demo/src/chart';
 import { svgToPng } from '../../../scripts/demo/src/report';
 import type { Sample } from '../../../scripts/demo/src/sample';
-import { groupState, kubectlRun, REPO_ROOT } from './cluster';
+import { groupState, readReplicas, REPO_ROOT } from './cluster';
 
 export interface ScalingPoint {
   t: number;
@@ -32,10 +32,9 @@ export class ScalingSampler {
 
   start(): this {
     const tick = async (): Promise<void> => {
-      const r = kubectlRun(['-n', this.o.ns, 'get', 'deployment', this.o.deployment, '-o', 'jsonpath={.spec.replicas} {.status.readyReplicas}']);
-      const [replicas, ready] = r.stdout.trim().split(' ').map((v) => Number(v || 0));
+      const { replicas, ready } = readReplicas(this.o.ns, this.o.deployment) ?? { replicas: 0, ready: 0 };
       const [processed, g] = await Promise.all([this.o.redis.hlen(`${this.o.ledgerKey}:done`), groupState(this.o.redis, this.o.stream, this.o.group)]);
-      this.points.push({ t: (Date.now() - this.t0) / 1000, published: this.published, processed, outstanding: g.outstanding, consumers: g.consumers, replicas: replicas ?? 0, ready: ready ?? 0 });
+      this.points.push({ t: (Date.now() - this.t0) / 1000, published: this.published, processed, outstanding: g.outstanding, consumers: g.consumers, replicas, ready });
       this.timer = setTimeout(() => void tick(), 500);
     };
     void tick();
