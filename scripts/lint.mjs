@@ -27,7 +27,7 @@ for (const file of files) {
   const rel = relative(root, file);
   const lines = readFileSync(file, 'utf8').split('\n');
   const isServiceSrc = /^services\/[^/]+\/src\//.test(rel);
-  const isMain = /\/main\.ts$/.test(rel) || /\/cli\.ts$/.test(rel);
+  const isMain = /\/main\.ts$/.test(rel) || /\/cli\.ts$/.test(rel) || rel === 'services/core/src/service.ts';
   const isTest = /\.test\.ts$/.test(rel);
   lines.forEach((line, i) => {
     const code = /^\s*(\*|\/\*)/.test(line) ? '' : line.replace(/\/\/.*$/, '');

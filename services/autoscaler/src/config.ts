@@ -1,4 +1,4 @@
-import { bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
+import { ConfigError, bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const STREAM_NAME = /^[^\s*?[\]]+$/;
@@ -67,6 +67,6 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   identity: optionalStr('POD_NAME', { description: 'Identity of this replica in the Lease (the Downward API pod name)', defaultText: '<hostname>_<random>' }),
   kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
-});
+}, (c) => (c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []));
 
 export type AutoscalerConfig = ConfigOf<typeof autoscalerConfig.specs>;

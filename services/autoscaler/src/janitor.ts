@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, errorFields, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, errorFields, type Logger } from '@stream-workers/core';
 
 /** What the janitor knows about the worker behind a consumer name. */
 export type ConsumerLiveness = 'alive' | 'gone' | 'unknown';
@@ -60,16 +60,20 @@ const DELETE_IF_EMPTY = new LuaScript('delete-consumer-if-empty');
  * entries with XAUTOCLAIM first, and a later run deletes it.
  */
 export class Janitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private closed = false;
-  private closing: Promise<void> | undefined;
+  private readonly task: PeriodicTask<unknown>;
   private failing = false;
   private readonly keptLogged = new Map<string, number>();
   private readonly deletedTotal: Counter | undefined;
   private readonly keptGauge: Gauge | undefined;
 
   constructor(private readonly opts: JanitorOptions) {
+    const intervalMs = opts.intervalMs ?? 60_000;
+    this.task = new PeriodicTask<unknown>({
+      // A failed run is logged by runOnce (once per failure streak) and retried at the next interval.
+      run: () => ((opts.shouldRun?.() ?? true) ? this.runOnce() : Promise.resolve()),
+      nextDelayMs: () => intervalMs,
+      firstDelayMs: intervalMs,
+    });
     if (opts.registry) {
       this.deletedTotal = new Counter({
         name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
@@ -86,22 +90,7 @@ export class Janitor {
 
   /** Runs every `intervalMs` until {@link close}. */
   start(): void {
-    if (this.closed || this.timer) return;
-    const interval = this.opts.intervalMs ?? 60_000;
-    const tick = async () => {
-      if (this.closed) return;
-      if (this.opts.shouldRun?.() ?? true) {
-        this.running = this.runOnce().catch(() => undefined);
-        await this.running;
-        this.running = undefined;
-      }
-      if (!this.closed) {
-        this.timer = setTimeout(() => void tick(), interval);
-        this.timer.unref();
-      }
-    };
-    this.timer = setTimeout(() => void tick(), interval);
-    this.timer.unref();
+    this.task.start();
   }
 
   /** One run. Errors are logged once per failure streak and rethrown. */
@@ -157,13 +146,7 @@ export class Janitor {
 
   /** Stops the timer and waits for a run in progress. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.closed = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      await this.running;
-    })();
-    return this.closing;
+    return this.task.close();
   }
 
   private async listConsumers(): Promise<ConsumerInfo[]> {

@@ -215,7 +215,11 @@ export class ConfigErrors extends Error {
   }
 }
 
-export function defineConfig<S extends ConfigSpec>(service: string, specs: S): ConfigDefinition<S> {
+/**
+ * The variables of a service. `check` validates what one variable alone cannot (e.g. `MAX_REPLICAS`
+ * ≥ `MIN_REPLICAS`): it runs once every variable parsed, and returns the errors it finds.
+ */
+export function defineConfig<S extends ConfigSpec>(service: string, specs: S, check?: (config: ConfigOf<S>) => ConfigError[]): ConfigDefinition<S> {
   return {
     service,
     specs,
@@ -230,6 +234,7 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S): C
           else throw err;
         }
       }
+      if (errors.length === 0 && check) errors.push(...check(out as ConfigOf<S>));
       if (errors.length > 0) throw new ConfigErrors(errors);
       return out as ConfigOf<S>;
     },

@@ -6,6 +6,8 @@ export * from './problem';
 export * from './ops-server';
 export * from './shutdown';
 export * from './startup';
+export * from './service';
+export * from './periodic-task';
 export * from './streams/keys';
 export * from './streams/envelope';
 export * from './local-redis';

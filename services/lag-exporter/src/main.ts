@@ -4,69 +4,43 @@
  * (config.ts), serves `/metrics` (read from Redis at scrape time), `/api/v1/backlog`, `/livez` and
  * `/readyz` until SIGTERM/SIGINT.
  */
-import {
-  Shutdown,
-  closeRedis,
-  createLogger,
-  createRedis,
-  createRegistry,
-  describeStartupError,
-  redactUrl,
-  signalHandler,
-  startupExitCode,
-} from '@stream-workers/core';
+import { redactUrl, runService } from '@stream-workers/core';
 import { collectDefaultMetrics } from 'prom-client';
 import { lagExporterConfig } from './config';
 import { LagExporter } from './app';
 
-async function main(): Promise<void> {
-  const config = lagExporterConfig.parse(process.env);
-  const logger = createLogger({ service: 'lag-exporter', level: config.logLevel });
+void runService({
+  name: 'lag-exporter',
+  config: lagExporterConfig,
   // The process metrics are registered after the exporter's own: prom-client collects metrics in
   // registration order, so a scrape starts its Redis read first and collects the process metrics while
   // Redis works, instead of before sending anything.
-  const registry = createRegistry({ processMetrics: false });
-  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'lag-exporter', logger });
-  const exporter = new LagExporter({
-    redis,
-    registry,
-    logger,
-    port: config.port,
-    streams: config.streams,
-    groups: config.groups,
-    scrapeTimeoutMs: config.scrapeTimeoutMs,
-    discoveryIntervalMs: config.discoveryIntervalMs,
-    countLimit: config.lagCountLimit,
-  });
-  collectDefaultMetrics({ register: registry });
-  const shutdown = new Shutdown({ logger, deadlineMs: Math.max(10_000, config.scrapeTimeoutMs + 5000) });
-  shutdown.add('http server', () => exporter.close()).add('redis', () => closeRedis(redis));
-  const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  let port: number;
-  try {
-    port = await exporter.listen();
-  } catch (err) {
-    await shutdown.run('start-up failed');
-    throw err;
-  }
-  logger.info(
-    {
-      port,
-      redis: redactUrl(config.redisUrl),
+  processMetrics: false,
+  shutdownDeadlineMs: (config) => Math.max(10_000, config.scrapeTimeoutMs + 5000),
+  build({ config, logger, registry, shutdown, redis }) {
+    const exporter = new LagExporter({
+      redis: redis(),
+      registry,
+      logger,
+      port: config.port,
       streams: config.streams,
-      groups: config.groups.length > 0 ? config.groups : 'all',
+      groups: config.groups,
       scrapeTimeoutMs: config.scrapeTimeoutMs,
       discoveryIntervalMs: config.discoveryIntervalMs,
-      lagCountLimit: config.lagCountLimit,
-    },
-    'lag exporter started',
-  );
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`${describeStartupError('lag-exporter', err)}\n`);
-  process.exit(startupExitCode(err));
+      countLimit: config.lagCountLimit,
+    });
+    collectDefaultMetrics({ register: registry });
+    shutdown.add('http server', () => exporter.close());
+    return {
+      listen: () => exporter.listen(),
+      start: () => ({
+        redis: redactUrl(config.redisUrl),
+        streams: config.streams,
+        groups: config.groups.length > 0 ? config.groups : 'all',
+        scrapeTimeoutMs: config.scrapeTimeoutMs,
+        discoveryIntervalMs: config.discoveryIntervalMs,
+        lagCountLimit: config.lagCountLimit,
+      }),
+    };
+  },
 });
