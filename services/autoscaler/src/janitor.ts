@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, PeriodicTask, errorFields, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, type Logger } from '@stream-workers/core';
+import { autoscalerConfig } from './config';
 
 /** What the janitor knows about the worker behind a consumer name. */
 export type ConsumerLiveness = 'alive' | 'gone' | 'unknown';
@@ -42,7 +43,7 @@ export interface JanitorOptions {
    * (ms) with 0 pending; undefined = never (on Kubernetes every consumer is judged by its pod).
    */
   unknownIdleMs?: number;
-  /** Time between runs in ms (for {@link start}); default 60000. */
+  /** Time between runs in ms (for {@link start}); default JANITOR_INTERVAL_MS's. */
   intervalMs?: number;
   /** Runs only while this returns true (leader election); default always. */
   shouldRun?: () => boolean;
@@ -67,7 +68,7 @@ export class Janitor {
   private readonly keptGauge: Gauge | undefined;
 
   constructor(private readonly opts: JanitorOptions) {
-    const intervalMs = opts.intervalMs ?? 60_000;
+    const intervalMs = opts.intervalMs ?? defaultOf(autoscalerConfig.specs.janitorIntervalMs);
     this.task = new PeriodicTask<unknown>({
       // A failed run is logged by runOnce (once per failure streak) and retried at the next interval.
       run: () => ((opts.shouldRun?.() ?? true) ? this.runOnce() : Promise.resolve()),

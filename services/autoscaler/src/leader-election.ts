@@ -1,6 +1,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '@stream-workers/core';
-import { PeriodicTask, errorFields } from '@stream-workers/core';
+import { PeriodicTask, defaultOf, errorFields } from '@stream-workers/core';
+import { autoscalerConfig } from './config';
 import { KubeApiError, kubeCall, type KubeAccess } from './kube-api-error';
 
 /** Options for {@link LeaderElection} (defaults as client-go's leader election). */
@@ -12,7 +13,7 @@ export interface LeaderElectionOptions {
   /** This replica's identity (unique per replica: the pod name). */
   identity: string;
   logger: Logger;
-  /** A Lease not renewed for this long may be taken over, in seconds; default 15. */
+  /** A Lease not renewed for this long may be taken over, in seconds; default LEASE_DURATION_S's (15). */
   leaseDurationS?: number;
   /** The leader steps down when it could not renew for this long, in seconds (< leaseDurationS); default 2/3 of it. */
   renewDeadlineS?: number;
@@ -53,7 +54,7 @@ export class LeaderElection {
 
   constructor(private readonly opts: LeaderElectionOptions) {
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.leaseDurationS = opts.leaseDurationS ?? 15;
+    this.leaseDurationS = opts.leaseDurationS ?? defaultOf(autoscalerConfig.specs.leaseDurationS);
     this.renewDeadlineMs = (opts.renewDeadlineS ?? (this.leaseDurationS * 2) / 3) * 1000;
     this.retryMs = (opts.retryPeriodS ?? 2) * 1000;
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;

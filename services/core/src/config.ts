@@ -18,6 +18,15 @@ export interface VarSpec<T> {
   readonly description: string;
   /** Default as documented (raw string form), or undefined when there is none. */
   readonly defaultText: string | undefined;
+  /**
+   * The default value, where it is a constant (not derived from other variables): the one place it
+   * is written. Code that needs it (a library option's default) reads it here; the README table and
+   * the chart's values are checked against it.
+   */
+  readonly defaultValue?: T;
+  /** Numeric variables: the smallest and largest value allowed (the chart's schema is checked against them). */
+  readonly min?: number;
+  readonly max?: number;
   /** Human description of what is allowed, used in error messages and docs. */
   readonly allowed: string;
   /** Parses the raw value (undefined when unset or empty). Throws {@link ConfigError}. */
@@ -74,6 +83,7 @@ function spec<T>(
     name,
     description: opts.description,
     defaultText,
+    ...(opts.default !== undefined ? { defaultValue: opts.default } : {}),
     allowed,
     parse(raw, env) {
       if (raw === undefined || raw.trim() === '') {
@@ -136,7 +146,7 @@ export function int(name: string, opts: BaseOptions<number> & { min?: number; ma
   const allowed = `an integer${range}${opts.unit ? ` (${opts.unit})` : ''}`;
   const accepts = (n: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
   const parsed = spec(name, allowed, opts, (raw) => (/^-?\d+$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
-  return { ...parsed, type: 'number', accepts };
+  return { ...parsed, type: 'number', accepts, ...(opts.min !== undefined ? { min } : {}), ...(opts.max !== undefined ? { max } : {}) };
 }
 
 /** A finite number within [min, max]. */
@@ -146,7 +156,7 @@ export function num(name: string, opts: BaseOptions<number> & { min?: number; ma
   const allowed = `a number${Number.isFinite(min) ? ` ≥ ${min}` : ''}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
   const accepts = (n: number): boolean => Number.isFinite(n) && n >= min && n <= max;
   const parsed = spec(name, allowed, opts, (raw) => (/^-?(\d+\.?\d*|\.\d+)$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
-  return { ...parsed, type: 'number', accepts };
+  return { ...parsed, type: 'number', accepts, ...(opts.min !== undefined ? { min } : {}), ...(opts.max !== undefined ? { max } : {}) };
 }
 
 /** One of a fixed set of values. */
@@ -189,6 +199,12 @@ export function redisUrl(name: string, opts: BaseOptions<string>): CheckedVarSpe
     if (u.pathname && u.pathname !== '/' && !/^\/\d+$/.test(u.pathname)) return undefined;
     return raw;
   });
+}
+
+/** The constant default of a variable (its {@link VarSpec.defaultValue}); throws when it has none (a bug). */
+export function defaultOf<T>(spec: VarSpec<T>): T {
+  if (spec.defaultValue === undefined) throw new Error(`${spec.name} has no constant default`);
+  return spec.defaultValue;
 }
 
 /** pino's levels, accepted by `LOG_LEVEL`. */
@@ -240,6 +256,10 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S, ch
     },
   };
 }
+
+/** The default stream and consumer group (`STREAM`, `GROUP` of the worker and the autoscaler; the producer's `STREAMS`). */
+export const DEFAULT_STREAM = 'events';
+export const DEFAULT_GROUP = 'workers';
 
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
 export function commonSpecs(defaultPort: number) {
