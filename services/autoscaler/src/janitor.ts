@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, type Logger } from '@stream-workers/core';
 import { autoscalerConfig } from './config';
 
 /** What the janitor knows about the worker behind a consumer name. */
@@ -103,7 +103,7 @@ export class Janitor {
       try {
         consumers = await this.listConsumers();
       } catch (err) {
-        if (/no such key|NOGROUP/i.test(err instanceof Error ? err.message : '')) {
+        if (isNoSuchKey(err) || isNoGroup(err)) {
           report.noGroup = true;
           return report;
         }

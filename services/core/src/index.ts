@@ -2,6 +2,7 @@ export * from './config';
 export * from './logger';
 export * from './metrics';
 export * from './redis';
+export * from './redis-errors';
 export * from './problem';
 export * from './ops-server';
 export * from './shutdown';
