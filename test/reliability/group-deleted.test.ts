@@ -181,7 +181,7 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
       missing1Ms,
       trimmed,
       xlenAtDestroy3,
-      stillMissingAfter5s: stillMissing,
+      stillMissingWhileDenied: stillMissing,
       readyzWhileMissing,
       recreate3Ms,
       addedAfterRecreation: addedAfterRecreation.length,

@@ -1,7 +1,7 @@
 /**
  * Network cut: a TCP proxy (node:net, in the test) sits between the workers and Redis; it destroys
- * every connection and refuses new ones until both workers report Redis unreachable and their
- * reconnection attempts were refused 20 times (a few seconds of backoff). No worker stays wedged:
+ * every connection and refuses new ones until both workers logged the loss and their reconnection
+ * attempts were refused 20 times (a few seconds of backoff). No worker stays wedged:
  * after the cut both the same worker processes take new entries again, and everything is processed: 0 lost.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -78,11 +78,13 @@ test('network cut (until the workers noticed it and retried): no worker wedged, 
     const before = await fill(redis, stream, 4000);
     // Processing is under way when the cut lands.
     await waitFor(async () => Number(await redis.hlen('rec:done')) >= 200, 60_000, 20, 'processing under way');
+    const logsAtCut = workers.map((w) => w.logs.length);
     proxy.cut();
     const during = await fill(redis, stream, 3000); // keeps arriving during the cut
-    // The cut holds until both workers noticed it (/readyz 503) and kept trying to reconnect.
-    const notReady = async (port: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 503;
-    await waitFor(async () => (await Promise.all(ports.map(notReady))).every(Boolean) && proxy.refused >= 20, 60_000, 50, 'both workers to notice the cut and retry');
+    // The cut holds until both workers noticed it (a warn line each since the cut) and their
+    // reconnection attempts were refused 20 times.
+    const noticed = (i: number): boolean => workers[i]!.logs.slice(logsAtCut[i]).some((l) => l.level === 'warn' || l.level === 'error');
+    await waitFor(() => noticed(0) && noticed(1) && proxy.refused >= 20, 60_000, 50, 'both workers to notice the cut and retry');
     const doneAtHeal = Number(await redis.hlen('rec:done'));
     const processedAtHeal = await Promise.all(ports.map((p) => metricValue(p, 'stream_workers_events_processed_total', 'outcome="ok"')));
     proxy.heal();
