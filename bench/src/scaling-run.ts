@@ -30,6 +30,8 @@ export const SCENARIO: LoadPhase[] = [
 /** The autoscaler settings both modes share (the demo's, for a 2 minute run). */
 export const POLICY = { targetPerReplica: 50, minReplicas: 1, maxReplicas: 8, cooldownS: 10, scaleDownWindowS: 10 };
 export const POLL_MS = 1000;
+/** The rate mode's settings: the defaults plus a 5 s backlog-age objective (TARGET_LAG_SECONDS). */
+export const RATE = { targetDrainS: 30, targetLagSeconds: 5, rateWindowS: 5 };
 export const SAMPLE_MS = 250;
 
 export interface Sample {
@@ -89,7 +91,7 @@ export async function runScenario(redisUrl: string, mode: ScalingMode, progress:
     output: 'ignore',
     namePrefix: `bench-${mode}`,
   });
-  const signal = createSignal({ stream, group, scalingMode: mode, targetDrainS: 30, targetLagSeconds: undefined, rateWindowS: 5 }, redis, logger);
+  const signal = createSignal({ stream, group, scalingMode: mode, ...RATE }, redis, logger);
   const autoscaler = new Autoscaler({ target, backlog: signal, policy: POLICY, pollIntervalMs: POLL_MS, logger });
   const samples: Sample[] = [];
   const totalS = SCENARIO.reduce((s, p) => s + p.durationS, 0);

@@ -74,6 +74,16 @@ describe('RateEstimator (injected clock, simulated counters)', () => {
     expect(r[7]!.processedRate).toBeCloseTo(300);
   });
 
+  test('λ follows a step up at the next sample and comes down with the window', () => {
+    const est = new RateEstimator(4);
+    const steps = [0, 1, 2, 3, 4].map((s) => ({ s, lambda: 100, replicas: 4, mu: 150 }));
+    simulate(est, steps);
+    const up = est.add({ t: 5000, added: 500 + 600, read: 1100, pending: 0, lag: 0, replicas: 4 });
+    expect(up.arrivalRate).toBe(600);
+    const down = est.add({ t: 6000, added: 1100 + 100, read: 1200, pending: 0, lag: 0, replicas: 4 });
+    expect(down.arrivalRate).toBe(225); // (1200 − 300) / 4 s over the window, above the last interval's 100
+  });
+
   test('an idle window does not lower μ; a busier unsaturated one raises it (a lower bound)', () => {
     const est = new RateEstimator(3);
     simulate(est, Array.from({ length: 5 }, (_, i) => ({ s: i, lambda: 400, replicas: 2, mu: 150 })));

@@ -98,7 +98,7 @@ export interface CounterSample {
 
 /** What the window says. */
 export interface RateEstimate {
-  /** λ over the window, entries/s; undefined with fewer than two samples. */
+  /** λ: the larger of the window's and the last interval's arrival rate, entries/s; undefined with fewer than two samples. */
   arrivalRate: number | undefined;
   /** Processed (acknowledged) entries/s over the window, all replicas together. */
   processedRate: number | undefined;
@@ -154,7 +154,11 @@ export class RateEstimator {
       return { arrivalRate: undefined, processedRate: undefined, servicePerReplica: this.mu, saturated: false };
     }
     const spanS = (last.t - first.t) / 1000;
-    const arrivalRate = Math.max(0, last.added - first.added) / spanS;
+    // Up at once, down smoothly: the larger of the window's rate and the last interval's, so a step in
+    // the load counts from the next decision (the scale-down window then holds the count).
+    const prev = this.samples[this.samples.length - 2]!;
+    const lastRate = Math.max(0, last.added - prev.added) / ((last.t - prev.t) / 1000);
+    const arrivalRate = Math.max(Math.max(0, last.added - first.added) / spanS, lastRate);
     const processedRate = processedBetween(first, last) / spanS;
     const full = spanS >= this.windowS * 0.8 && this.samples.length >= 3;
     const replicas = first.replicas;
