@@ -475,7 +475,7 @@ describe('the environment the chart renders is one every service accepts', () =>
     // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local).
     const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS']);
     // The simulated handler's variables go only to workers without HANDLER.
-    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2'] }));
+    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
     const simulated = services(render({ set: ['worker.simulation.poisonType=poison'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
       const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n));
