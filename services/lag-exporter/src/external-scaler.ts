@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import type Redis from 'ioredis';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { RateEstimator, errorFields, outstandingOf, parseStreamInfo, readGroupBacklog, type Logger } from '@stream-workers/core';
+import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readGroupBacklog, type Logger } from '@stream-workers/core';
 import { MetadataError, metricName, parseScalerMetadata, type ScalerMetadata } from './scaler-metadata';
-import { globToRegExp } from './app';
 import { streamActivity, type ActivityCall } from './scaler-push';
 
 /** The .proto shipped with the package (services/lag-exporter/proto), found from src/ and dist/ alike. */
