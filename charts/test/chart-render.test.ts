@@ -245,14 +245,14 @@ describe('KEDA modes', () => {
     });
     expect(svc.spec.ports.map((p) => p.name)).toEqual(['http', 'grpc']);
     const exporter = one(objs, 'Deployment', '-lag-exporter') as Workload;
-    expect(envOf(podSpecOf(exporter)!.containers[0]!).get('GRPC_PORT')?.value).toBe('9095');
+    expect(envOf(exporter.spec.template.spec.containers[0]!).get('GRPC_PORT')?.value).toBe('9095');
     const lagMode = one(render({ set: ['autoscaling.mode=keda-external', 'autoscaling.kedaExternal.push=false'] }), 'ScaledObject') as K8sObject & { spec: { triggers: Trigger[] } };
     expect(lagMode.spec.triggers[0]).toMatchObject({ type: 'external', metadata: { metric: 'outstanding', targetValue: '100' } });
   });
 
   test('builtin: SCALING_MODE, TARGET_DRAIN_S and TARGET_LAG_SECONDS from values', () => {
     const a = one(render({ set: ['autoscaling.scalingMode=rate', 'autoscaling.targetLagSeconds=5'] }), 'Deployment', '-autoscaler') as Workload;
-    const env = envOf(podSpecOf(a)!.containers[0]!);
+    const env = envOf(a.spec.template.spec.containers[0]!);
     expect([env.get('SCALING_MODE')?.value, env.get('TARGET_DRAIN_S')?.value, env.get('TARGET_LAG_SECONDS')?.value]).toEqual(['rate', '30', '5']);
   });
 

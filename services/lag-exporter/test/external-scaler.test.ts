@@ -129,7 +129,7 @@ describe('KEDA external scaler over gRPC (shared Redis, unique keys)', () => {
     [{ stream: 'S', group: 'workers', targetValue: '10', metric: 'lag' }, 'scalerMetadata.metric'],
     [{ stream: 'S', group: 'workers', targetValue: '10', activationValue: '-1' }, 'scalerMetadata.activationValue'],
     [{ stream: 'S', group: 'workers', targetValue: '10', lagCount: '5' }, 'scalerMetadata.lagCount'],
-  ])('bad metadata %j: INVALID_ARGUMENT naming %s, on every method', async (meta, field) => {
+  ])('bad metadata %j: INVALID_ARGUMENT naming %s, on every method', async (meta: Record<string, string>, field) => {
     const m = { ...meta, ...(meta.stream === 'S' ? { stream: `${prefix}:s` } : {}) };
     for (const fn of [c.IsActive, c.GetMetricSpec]) {
       await expect(call(fn, c, ref(m))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining(field) });
