@@ -19,7 +19,7 @@ export interface Contract {
   type: string;
   /** The schema version (`event.schemaversion`) it applies to; omitted: every version without a contract of its own. */
   version?: string;
-  /** A JSON Schema object (draft-07, ajv strict mode; `format` from ajv-formats), or a zod schema. */
+  /** A JSON Schema object (draft-07; unknown keywords and formats are errors; `format` from ajv-formats), or a zod schema. */
   schema: Record<string, unknown> | ZodLikeSchema;
 }
 
@@ -53,7 +53,9 @@ export class Contracts {
 
   constructor(list: unknown) {
     if (!Array.isArray(list)) throw new TypeError(`${WHERE} must be an array of { type, version?, schema }, got ${kindOf(list)}`);
-    const ajv = new Ajv({ allErrors: false, strict: true });
+    // Unknown keywords and formats are errors (a typo in a schema fails at start, not silently); the
+    // stylistic strict checks (types, tuples, required) are off: they would reject valid schemas.
+    const ajv = new Ajv({ allErrors: false, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false });
     addFormats(ajv);
     list.forEach((c: unknown, i) => {
       const at = `${WHERE}[${i}]`;
