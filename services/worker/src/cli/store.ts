@@ -29,7 +29,7 @@ const PAGE = 500;
 
 /** Connects without retrying: the CLI reports an unreachable Redis (exit 1) instead of waiting. */
 export async function connect(url: string): Promise<Redis> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5000, enableOfflineQueue: false });
+  const redis = new Redis(url, { lazyConnect: true, connectionName: 'stream-workers-cli', maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5000, enableOfflineQueue: false });
   redis.on('error', () => undefined); // reported by the command that fails
   try {
     await redis.connect();
