@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import { CliError, EXIT, usage } from './errors';
 import { hasFilter, type DlqFlags } from './flags';
 import { Progress, details, table, type Out } from './output';
-import { defineReplay, queueReplay } from './replay-script';
+import { replayMany } from './replay-script';
 import { byIds, checkStreams, scan, type DeadLetter } from './store';
 
 const ENTRY_ID = /^\d+-\d+$/;
@@ -78,16 +78,9 @@ async function each(
 
 /** `dlq replay [ids…]`: each dead letter back to its origin stream and deleted, in one Lua step each. */
 export function replay(redis: Redis, f: DlqFlags, ids: readonly string[], out: Out): Promise<number> {
-  defineReplay(redis);
   return each(redis, f, ids, 'replayed', async (page) => {
-    const p = redis.pipeline();
-    for (const d of page) queueReplay(p, f.deadLetterStream, f.stream, d.id);
-    const replies = (await p.exec()) ?? [];
-    return page.map((d, i) => {
-      const [err, newId] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      return { id: d.id, result: typeof newId === 'string' ? newId : null };
-    });
+    const results = await replayMany(redis, f.deadLetterStream, f.stream, page.map((d) => d.id));
+    return page.map((d, i) => ({ id: d.id, result: results[i] ?? null }));
   }, out);
 }
 
