@@ -7,10 +7,10 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { OpsServer, isRedisReady, readGroupBacklog, redactUrl, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, isRedisReady, redactUrl, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { Autoscaler } from './autoscaler';
-import { BacklogSource } from './backlog-source';
+import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor, type LivenessProbe } from './janitor';
 import { LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
@@ -79,7 +79,7 @@ void runService({
     const { stream, group } = config;
     const autoscaler = new Autoscaler({
       target,
-      backlog: new BacklogSource({ redis: redis(), stream, group, read: readGroupBacklog, logger }),
+      backlog: createSignal(config, redis(), logger),
       policy: scalingPolicy(config),
       pollIntervalMs: config.pollIntervalMs,
       logger,
@@ -87,6 +87,7 @@ void runService({
       ...(isLeader ? { isLeader } : {}),
       logFields: { stream, group },
     });
+    const watch = createActivationWatch(config, autoscaler, logger);
     const janitor =
       config.janitorIntervalMs > 0
         ? new Janitor({
@@ -108,6 +109,7 @@ void runService({
       },
     });
     shutdown
+      .add('activation watch', () => watch?.close())
       .add('decision loop', () => autoscaler.close())
       .add('janitor', () => janitor?.close())
       .add('leader lease', () => election?.close())
@@ -118,12 +120,14 @@ void runService({
       start: () => {
         election?.start();
         autoscaler.start();
+        watch?.start();
         janitor?.start();
         return {
           redis: redactUrl(config.redisUrl),
           target: target.description,
           leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
-          policy: { ...autoscaler.policy, pollIntervalMs: config.pollIntervalMs },
+          policy: { ...autoscaler.policy, pollIntervalMs: config.pollIntervalMs, mode: config.scalingMode, activationWatch: watch !== undefined },
+          ...(config.scalingMode === 'rate' ? { rate: { targetDrainS: config.targetDrainS, targetLagSeconds: config.targetLagSeconds ?? null, rateWindowS: config.rateWindowS } } : {}),
           janitor: janitor ? { intervalMs: config.janitorIntervalMs, goneMinIdleMs, unknownIdleMs: unknownIdleMs ?? null } : false,
         };
       },

@@ -2,12 +2,13 @@
 /**
  * The lag exporter binary: `node services/lag-exporter/dist/main.js`. Reads its environment
  * (config.ts), serves `/metrics` (read from Redis at scrape time), `/api/v1/backlog`, `/livez` and
- * `/readyz` until SIGTERM/SIGINT.
+ * `/readyz` (and KEDA's external scaler over gRPC when GRPC_PORT is set) until SIGTERM/SIGINT.
  */
 import { redactUrl, runService } from '@stream-workers/core';
 import { collectDefaultMetrics } from 'prom-client';
 import { lagExporterConfig } from './config';
 import { LagExporter } from './app';
+import { ExternalScalerServer } from './external-scaler';
 
 void runService({
   name: 'lag-exporter',
@@ -29,10 +30,18 @@ void runService({
       discoveryIntervalMs: config.discoveryIntervalMs,
       countLimit: config.lagCountLimit,
     });
+    const scaler =
+      config.grpcPort > 0
+        ? new ExternalScalerServer({ redis: redis(), logger, port: config.grpcPort, streams: config.streams, groups: config.groups, countLimit: config.lagCountLimit })
+        : undefined;
     collectDefaultMetrics({ register: registry });
-    shutdown.add('http server', () => exporter.close());
+    shutdown.add('external scaler', () => scaler?.close()).add('http server', () => exporter.close());
     return {
-      listen: () => exporter.listen(),
+      listen: async () => {
+        const port = await exporter.listen();
+        if (scaler) await scaler.listen();
+        return port;
+      },
       start: () => ({
         redis: redactUrl(config.redisUrl),
         streams: config.streams,
@@ -40,6 +49,7 @@ void runService({
         scrapeTimeoutMs: config.scrapeTimeoutMs,
         discoveryIntervalMs: config.discoveryIntervalMs,
         lagCountLimit: config.lagCountLimit,
+        externalScaler: scaler ? { grpcPort: config.grpcPort } : false,
       }),
     };
   },

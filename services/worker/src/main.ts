@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /** The worker binary: `node services/worker/dist/main.js` (environment per docs/design.md, "Runtime contract"). */
-import { OpsServer, runService } from '@stream-workers/core';
+import { OpsServer, runService, type Contract } from '@stream-workers/core';
 import { workerConfig } from './config';
 import { Worker } from './worker';
 import { simHandler } from './sim-handler';
-import { loadHandler } from './load-handler';
+import { loadHandlerModule } from './load-handler';
 import type { Handler } from './handler';
 
 void runService({
@@ -13,15 +13,16 @@ void runService({
   logBase: (cfg) => ({ consumer: cfg.consumer }),
   shutdownDeadlineMs: (cfg) => cfg.shutdownGraceMs + 8000,
   async build({ config: cfg, logger, registry, shutdown }) {
-    const handler: Handler = cfg.handler
-      ? await loadHandler(cfg.handler, process.cwd())
-      : simHandler({ workMs: cfg.simWorkMs, failRate: cfg.simFailRate, poisonType: cfg.simPoisonType });
+    const loaded = cfg.handler ? await loadHandlerModule(cfg.handler, process.cwd()) : undefined;
+    const handler: Handler = loaded?.handle ?? simHandler({ workMs: cfg.simWorkMs, failRate: cfg.simFailRate, poisonType: cfg.simPoisonType });
     const worker = new Worker(
       {
         redisUrl: cfg.redisUrl, stream: cfg.stream, group: cfg.group, consumer: cfg.consumer, groupStartId: cfg.groupStartId,
         batchSize: cfg.batchSize, concurrency: cfg.concurrency, blockMs: cfg.blockMs, maxDeliveries: cfg.maxDeliveries,
         claimIdleMs: cfg.claimIdleMs, retryDelayMs: cfg.retryDelayMs, deadLetterStream: cfg.deadLetterStream,
-        shutdownGraceMs: cfg.shutdownGraceMs, logger, registry,
+        shutdownGraceMs: cfg.shutdownGraceMs, envelope: cfg.envelope, envelopeField: cfg.envelopeField,
+        ...(loaded?.contracts !== undefined ? { contracts: loaded.contracts as Contract[] } : {}), // checked by the worker (a TypeError names what is wrong)
+        logger, registry,
       },
       handler,
     );
