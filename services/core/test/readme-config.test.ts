@@ -82,7 +82,7 @@ describe('the chart against the definitions', () => {
     const drift: string[] = [];
     for (const r of rows) {
       const spec = specOf(r.def, r.name);
-      if (!spec || spec.defaultValue === undefined || (!r.path && r.literal === undefined)) continue; // computed by the chart (TARGET_NAME)
+      if (!spec || spec.defaultValue === undefined || (!r.path && r.literal === undefined) || r.conditional) continue; // computed by the chart (TARGET_NAME) or conditional (GRPC_PORT)
       let chart: unknown = r.literal;
       if (r.path) {
         chart = at(values, r.path);
@@ -99,6 +99,11 @@ describe('the chart against the definitions', () => {
     expect(checked).toEqual(expect.arrayContaining(['BATCH_SIZE', 'CLAIM_IDLE_MS', 'MAX_EVENT_BYTES', 'SCRAPE_TIMEOUT_MS', 'POLL_INTERVAL_MS', 'LEASE_DURATION_S']));
   });
 
+  /** Where the chart's schema is deliberately narrower than the variable, and why. */
+  const NARROWER_MINIMUM: Record<string, { minimum: number; why: string }> = {
+    GRPC_PORT: { minimum: 1, why: 'the chart turns the external scaler off with autoscaling.mode (GRPC_PORT 0), so its port value must be a real port' },
+  };
+
   test("values.schema.json allows exactly the definitions' ranges", () => {
     const drift: string[] = [];
     for (const r of rows) {
@@ -112,7 +117,8 @@ describe('the chart against the definitions', () => {
       const range = numericRange(node);
       const where = `${r.service} ${r.name} (${r.path.join('.')})`;
       // In the chart's unit: POLL_INTERVAL_MS from pollingIntervalSeconds (× 1000) allows whole seconds.
-      if (spec.min !== undefined && range.minimum !== Math.ceil(spec.min / r.factor)) drift.push(`${where}: minimum ${range.minimum}, definition ${spec.min}`);
+      const minimum = NARROWER_MINIMUM[r.name]?.minimum ?? (spec.min === undefined ? undefined : Math.ceil(spec.min / r.factor));
+      if (minimum !== undefined && range.minimum !== minimum) drift.push(`${where}: minimum ${range.minimum}, definition ${spec.min}`);
       if (spec.max !== undefined && range.maximum !== Math.floor(spec.max / r.factor)) drift.push(`${where}: maximum ${range.maximum}, definition ${spec.max}`);
       if (spec.max === undefined && range.maximum !== undefined) drift.push(`${where}: maximum ${range.maximum}, the definition has none`);
     }
@@ -126,6 +132,8 @@ interface EnvRow {
   path: string[] | undefined;
   /** `mul <path> N`: the variable is the chart value × N. */
   factor: number;
+  /** `ternary <path> <other> <condition>`: the value applies only under a condition (no default of its own). */
+  conditional: boolean;
   literal: string | undefined;
 }
 
@@ -150,13 +158,16 @@ function chartEnv(template: string): EnvRow[] {
     if (!name || !value) return;
     const expr = value[1]!;
     if (!expr.startsWith('{{')) {
-      rows.push({ name: name[1]!, path: undefined, factor: 1, literal: expr.replace(/^"|"$/g, '') });
+      rows.push({ name: name[1]!, path: undefined, factor: 1, literal: expr.replace(/^"|"$/g, ''), conditional: false });
       return;
     }
     const refs = [...expr.matchAll(/(\.Values(?:\.\w+)+|\$\w+(?:\.\w+)+)/g)].map((m) => m[1]!);
-    const path = refs.length > 0 ? resolve(refs[refs.length - 1]!) : /\{\{\s*\.\s*\|/.test(expr) ? withPath : undefined;
+    const conditional = /\bternary\b/.test(expr);
+    // `default <derived> <path>`: the path is the last reference; `ternary <path> …`: the first.
+    const ref = conditional ? refs[0] : refs[refs.length - 1];
+    const path = ref !== undefined ? resolve(ref) : /\{\{\s*\.\s*\|/.test(expr) ? withPath : undefined;
     const mul = /mul \S+ (\d+)/.exec(expr);
-    rows.push({ name: name[1]!, path, factor: mul ? Number(mul[1]) : 1, literal: undefined });
+    rows.push({ name: name[1]!, path, factor: mul ? Number(mul[1]) : 1, literal: undefined, conditional });
   });
   return rows.filter((r) => !r.path || !r.path.some((p) => p.startsWith('?')));
 }
