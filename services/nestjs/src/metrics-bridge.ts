@@ -28,11 +28,13 @@ export class MetricsBridge {
   constructor(private readonly target: Registry) {}
 
   /** Adds a source registry; its metrics (registered by now) appear on the target. */
-  add(registry: Registry, labels: Record<string, string>): void {
+  async add(registry: Registry, labels: Record<string, string>): Promise<void> {
     this.sources.push({ registry, labels });
-    for (const m of registry.getMetricsAsArray()) {
-      const name = m.name;
+    for (const metric of registry.getMetricsAsArray()) {
+      const name = metric.name;
       if (this.proxies.has(name)) continue;
+      // Help and type as the metric renders them (the hot-path metrics of core keep them only there).
+      const m = await (metric as unknown as { get(): Promise<{ help: string; type: unknown; aggregator: unknown }> }).get();
       const sources = this.sources;
       const proxy: ProxyMetric = {
         name,

@@ -70,7 +70,7 @@ export class StreamWorkersRuntime implements OnApplicationBootstrap, BeforeAppli
         { ...this.options.defaults, ...own, redisUrl: this.options.redisUrl, stream: g.stream, group: g.group, consumer, logger: this.logger, registry },
         g.router.handle,
       );
-      this.bridge!.add(registry, { stream: g.stream, group: g.group });
+      await this.bridge!.add(registry, { stream: g.stream, group: g.group });
       this.logger.info({ stream: g.stream, group: g.group, routes: g.router.routes().map((r) => r.name) }, 'stream handlers started');
     }
   }
