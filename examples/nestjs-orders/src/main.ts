@@ -1,7 +1,7 @@
 /**
- * The example's three services, one process each: `node dist/main.js orders|inventory|notifications`.
+ * The example's three services, one process each: `node dist/main.js orders|inventory|notifications` (or ROLE=…).
  * Environment: REDIS_URL, STREAM, PORT (0: any free port), CONSUMER, MAX_DELIVERIES, RETRY_DELAY_MS,
- * NOTIFY_WORK_MS. SIGTERM drains the stream workers (enableShutdownHooks), then exits.
+ * CONCURRENCY, NOTIFY_WORK_MS. SIGTERM drains the stream workers (enableShutdownHooks), then exits.
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
@@ -14,11 +14,11 @@ import { InventoryModule } from './inventory/inventory.module';
 import { NotificationsModule } from './notifications/notifications.module';
 
 async function main(): Promise<void> {
-  const cfg = parseConfig(process.argv[2], process.env);
+  const cfg = parseConfig(process.argv[2] ?? process.env.ROLE, process.env);
   const feature = { orders: OrdersModule, inventory: InventoryModule, notifications: NotificationsModule }[cfg.role];
   const root = {
     module: class AppModule {},
-    imports: [SharedModule.forRoot(cfg, { maxDeliveries: cfg.maxDeliveries, retryDelayMs: cfg.retryDelayMs }), feature],
+    imports: [SharedModule.forRoot(cfg, { maxDeliveries: cfg.maxDeliveries, retryDelayMs: cfg.retryDelayMs, concurrency: cfg.concurrency }), feature],
   };
   const app = await NestFactory.create(root, { logger: ['error', 'warn'] });
   app.useGlobalFilters(new ProblemFilter());

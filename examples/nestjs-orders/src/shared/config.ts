@@ -15,6 +15,8 @@ export interface ExampleConfig {
   maxDeliveries: number;
   /** Base retry delay in ms. */
   retryDelayMs: number;
+  /** Handlers running at once per (stream, group). */
+  concurrency: number;
   /** Simulated work per notification in ms (0: none). */
   notifyWorkMs: number;
 }
@@ -42,6 +44,7 @@ export function parseConfig(role: string | undefined, env: NodeJS.ProcessEnv): E
     consumer: env.CONSUMER ?? `${role}-${process.pid}`,
     maxDeliveries: int(env, 'MAX_DELIVERIES', 5, 1),
     retryDelayMs: int(env, 'RETRY_DELAY_MS', 1000, 1),
+    concurrency: int(env, 'CONCURRENCY', 50, 1),
     notifyWorkMs: int(env, 'NOTIFY_WORK_MS', 0, 0),
   };
 }

@@ -22,7 +22,7 @@ class RedisCloser implements OnApplicationShutdown {
 @Global()
 @Module({})
 export class SharedModule {
-  static forRoot(cfg: ExampleConfig, workerOptions: { maxDeliveries?: number; retryDelayMs?: number } = {}): DynamicModule {
+  static forRoot(cfg: ExampleConfig, workerOptions: { maxDeliveries?: number; retryDelayMs?: number; concurrency?: number } = {}): DynamicModule {
     const registry = new Registry();
     return {
       module: SharedModule,
