@@ -2,10 +2,11 @@ import type Redis from 'ioredis';
 
 /**
  * Why an entry went to the dead-letter stream: `max_deliveries` (the handler failed that often),
- * `malformed` (the entry could not be read as an event), `unrouted` (no handler method takes its type
+ * `malformed` (the entry could not be read as an event), `schema` (the payload failed the handler's
+ * contract), `unrouted` (no handler method takes its type
  * and schema version: @stream-workers/nestjs).
  */
-export type DeadLetterReason = 'max_deliveries' | 'malformed' | 'unrouted';
+export type DeadLetterReason = 'max_deliveries' | 'malformed' | 'schema' | 'unrouted';
 
 const DEAD_LETTER_ERROR = Symbol.for('@stream-workers/core/DeadLetterError');
 
