@@ -33,7 +33,7 @@ beforeAll(async () => {
   const packed = await run('npm', ['pack', ...PACKAGES.flatMap((p) => ['-w', p]), '--pack-destination', dir, '--json'], { cwd: REPO_ROOT, maxBuffer: 64 << 20 });
   const tarballs = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>).map((t) => {
     // `files` holds what runs: no sources, tests, maps or build info.
-    const bad = t.files.map((f) => f.path).filter((p) => !/^(dist\/.*\.(js|d\.ts|json)|package\.json|README\.md)$/.test(p));
+    const bad = t.files.map((f) => f.path).filter((p) => !/^(dist\/.*\.(js|d\.ts|json)|lua\/[a-z-]+\.lua|package\.json|README\.md)$/.test(p));
     expect({ tarball: t.filename, bad }).toEqual({ tarball: t.filename, bad: [] });
     return `./${t.filename}`;
   });
