@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Redis from 'ioredis';
-import { buildEvent, toFields, type BuildContext, type FieldError, type StreamEvent } from './envelope';
+import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
+import type { FieldError } from './event-schema';
 import { idempotencyKey } from './keys';
 
 /**
