@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ConfigError, ConfigErrors, type Logger } from '@stream-workers/core';
 import { JwtAuthenticator } from './jwt';
-import { TokenFileAuthenticator } from './token-file';
+import { TokenFileAuthenticator, TokenFileError } from './token-file';
 import type { Authenticator, Principal } from './types';
 
 export * from './types';
@@ -38,7 +38,12 @@ export function createAuthenticator(s: AuthSettings, logger: Logger): Authentica
       return new NoAuthenticator();
     case 'token':
       if (!s.apiTokensFile) throw new ConfigErrors([new ConfigError('API_TOKENS_FILE', undefined, 'a file path when AUTH_MODE=token')]);
-      return new TokenFileAuthenticator(s.apiTokensFile, logger);
+      try {
+        return new TokenFileAuthenticator(s.apiTokensFile, logger);
+      } catch (err) {
+        const why = err instanceof TokenFileError ? err.message : `cannot be read: ${(err as Error).message}`;
+        throw new ConfigErrors([new ConfigError('API_TOKENS_FILE', s.apiTokensFile, `a token file whose every line is "<name> <sha256 hex> <streams>" (${why})`)]);
+      }
     case 'jwt':
     {
       const missing: ConfigError[] = [];
