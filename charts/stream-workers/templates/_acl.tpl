@@ -15,7 +15,7 @@ producer worker exporter autoscaler admin
 
 {{/* Commands every service needs to connect (ioredis and the core reader: HELLO, AUTH, CLIENT SETNAME, SELECT, INFO for the ready check, PING). */}}
 {{- define "sw.aclConnection" -}}
--@all +ping +hello +auth +client|setname +client|setinfo +client|id +select +info +echo
+-@all +ping +hello +auth +client|setname +client|id +select +info +echo
 {{- end -}}
 
 {{/* The worker's stream and dead-letter stream. */}}
@@ -36,7 +36,7 @@ resetkeys{{ range $streams }} ~{{ . }} ~{{ . }}:idem:*{{ end }} resetchannels {{
 resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load (~{{ $keys.dlq }} +xadd)
 {{- else if eq .user "exporter" -}}
 {{- $patterns := default (list "*") $root.Values.lagExporter.streams -}}
-resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +evalsha +eval +script|load
+resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +multi +exec +evalsha +eval +script|load
 {{- else if eq .user "autoscaler" -}}
 resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xgroup|delconsumer +evalsha +eval +script|load
 {{- else if eq .user "admin" -}}
@@ -57,9 +57,8 @@ resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|con
 {{- end }}
 {{- end -}}
 
-{{/* The ACL file (dict root, passwords): `default` off, then one line per user. */}}
+{{/* The ACL file (dict root, passwords): `default` off, then one line per user (an ACL file has no comments). */}}
 {{- define "sw.aclFile" -}}
-# Written by the stream-workers chart: one user per service, least privilege (docs/kubernetes.md).
 user default off
 {{- range $user := splitList " " (include "sw.aclUsers" .root) }}
 user {{ $user }} on #{{ index $.passwords (printf "%s-password" $user) | sha256sum }} {{ include "sw.aclRules" (dict "root" $.root "user" $user) }}
