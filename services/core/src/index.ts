@@ -18,3 +18,6 @@ export * from './streams/producer';
 export * from './streams/consumer';
 export * from './streams/claim';
 export * from './resp';
+export * from './lua';
+export * from './streams/codecs/index';
+export * from './contracts';

@@ -16,6 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 import { createLogger, createRedis, createRegistry } from '@stream-workers/core';
 import { ProducerApp } from '../src/app';
 import { JwtAuthenticator, TokenFileAuthenticator, type Authenticator } from '../src/auth';
@@ -124,10 +126,10 @@ async function inProcess(authenticator: Authenticator, rateLimitPerS = 0): Promi
 describe('AUTH_MODE=jwt (keys made here with jose; in-process app, real HTTP)', () => {
   const issuer = 'https://kubernetes.default.svc.cluster.local';
   const audience = 'stream-workers';
-  let good: CryptoKey;
-  let wrong: CryptoKey;
+  let good: PrivateKey;
+  let wrong: PrivateKey;
   let jwk: JWK;
-  const sign = (key: CryptoKey, claims: Record<string, unknown>, opts: { aud?: string; iss?: string; exp?: number | string } = {}) =>
+  const sign = (key: PrivateKey, claims: Record<string, unknown>, opts: { aud?: string; iss?: string; exp?: number | string } = {}) =>
     new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject('system:serviceaccount:shop:producer').setIssuer(opts.iss ?? issuer).setAudience(opts.aud ?? audience).setIssuedAt().setExpirationTime(opts.exp ?? '10m').sign(key);
 
   beforeAll(async () => {

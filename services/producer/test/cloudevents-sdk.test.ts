@@ -72,7 +72,7 @@ async function post(headers: Record<string, string>, body: unknown): Promise<{ s
 
 /** The handler's event for `ce` once it arrived, compared attribute by attribute with what the SDK sent. */
 async function expectDelivered(ce: CloudEvent<unknown>): Promise<StreamEvent> {
-  const ev = await waitFor(() => received.get(ce.id), 30_000, 20, `event ${ce.id} handled`);
+  const ev = (await waitFor(() => received.get(ce.id), 30_000, 20, `event ${ce.id} handled`)) as StreamEvent;
   expect({ id: ev.id, source: ev.source, type: ev.type, time: ev.time, subject: ev.subject, dataschema: ev.dataschema, specversion: ev.specversion })
     .toEqual({ id: ce.id, source: ce.source, type: ce.type, time: ce.time, subject: ce.subject, dataschema: ce.dataschema, specversion: ce.specversion });
   expect(ev.extensions).toEqual(extensionsOf(ce));
@@ -96,7 +96,7 @@ test('binary mode with bytes and with text: stored losslessly, handed over as a 
   const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => 255 - i));
   const bin = new CloudEvent({ id: 'bin-bytes', source: '/sdk/binary', type: 'blob', datacontenttype: 'application/octet-stream', data: bytes });
   const text = new CloudEvent({ id: 'bin-text', source: '/sdk/binary', type: 'csv', datacontenttype: 'text/csv', data: 'a,b\n1,"ü"\n' });
-  for (const ce of [bin, text]) {
+  for (const ce of [bin, text] as Array<CloudEvent<unknown>>) {
     const msg = HTTP.binary(ce);
     expect((await post(msg.headers as Record<string, string>, msg.body)).status).toBe(202);
   }
@@ -131,7 +131,7 @@ test('batch (application/cloudevents-batch+json): every event accepted in order 
 });
 
 test('a handler re-emits in binary and structured mode (JSON and bytes); the SDK reads back the same event', async () => {
-  const sent = [
+  const sent: Array<CloudEvent<unknown>> = [
     new CloudEvent({ id: 're-1', source: '/sdk/re', type: 'reemit.binary', subject: 's-1', datacontenttype: 'application/json', ...ext, data: { n: [1, 2, { x: null }] } }),
     new CloudEvent({ id: 're-2', source: '/sdk/re', type: 'reemit.structured', datacontenttype: 'application/json', ...ext, attempt: 7, data: { ok: true } }),
     new CloudEvent({ id: 're-3', source: '/sdk/re', type: 'reemit.binary', datacontenttype: 'application/octet-stream', ...ext, data: Buffer.from([9, 0, 255]) }),

@@ -26,8 +26,11 @@ export interface StreamEvent {
    * (bytes: sent as `data_base64` or as a binary-mode body of a non-text type), or undefined (no data).
    */
   data?: unknown;
-  /** Extension attributes other than `correlationid`/`traceparent`, by name (empty when none). */
-  extensions: Record<string, ExtensionValue>;
+  /**
+   * Extension attributes other than `correlationid`/`traceparent`, by name: always set (maybe empty)
+   * by `buildEvent` and `parseEntry`; other envelope codecs may leave it out.
+   */
+  extensions?: Record<string, ExtensionValue>;
   correlationid: string;
   traceparent?: string;
 }
