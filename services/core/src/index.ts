@@ -11,6 +11,8 @@ export * from './service';
 export * from './periodic-task';
 export * from './streams/keys';
 export * from './streams/envelope';
+export * from './streams/event-schema';
+export * from './streams/cloudevents-http';
 export * from './local-redis';
 export * from './scaling/index';
 export * from './streams/lag';

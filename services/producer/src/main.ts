@@ -7,13 +7,18 @@
 import { redactUrl, runService, waitForReady } from '@stream-workers/core';
 import { producerConfig } from './config';
 import { ProducerApp } from './app';
+import { createAuthenticator } from './auth';
 
 void runService({
   name: 'producer',
   config: producerConfig,
   shutdownDeadlineMs: (config) => Math.max(10_000, config.publishTimeoutMs + 5000),
   build({ config, logger, registry, shutdown, redis }) {
+    // Before Redis: a missing or malformed token file / JWKS stops start-up, naming the file and line.
+    const authenticator = createAuthenticator(config, logger);
     const app = new ProducerApp({
+      authenticator,
+      rateLimitPerS: config.rateLimitPerS,
       redis: redis(),
       registry,
       logger,
@@ -45,6 +50,8 @@ void runService({
         idempotencyTtlS: config.idempotencyTtlS,
         batchMax: config.batchMax,
         publishTimeoutMs: config.publishTimeoutMs,
+        authMode: config.authMode,
+        rateLimitPerS: config.rateLimitPerS,
       }),
     };
   },
