@@ -16,3 +16,7 @@ export * from './streams/producer';
 export * from './streams/consumer';
 export * from './streams/claim';
 export * from './resp';
+export * from './resp-decode';
+export * from './resp-client';
+export * from './resp-options';
+export * from './streams/entries-decoder';
