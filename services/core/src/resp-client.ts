@@ -43,10 +43,10 @@ export interface RespClientOptions {
 
 export type RespCommand = ReadonlyArray<string | number>;
 
+const EMPTY = Buffer.alloc(0);
+
 interface Waiting {
   decode: Decoder;
-  /** Walk the framing before decoding (replies that usually arrive in several chunks). */
-  scanFirst: boolean;
   done: (reply: unknown) => void;
   fail: (err: Error) => void;
 }
@@ -59,14 +59,14 @@ export class RespClient {
   private head = 0;
   private readonly received = new ReceiveBuffer();
   private readonly cursor = new Cursor();
-  /** The reply at the head was found incomplete: it is decoded once its framing says it is all there. */
-  private partial = false;
   private closed = false;
   private failures = 0;
   /** CLIENT ID of the current connection (with `clientId: true`). */
   clientId: number | undefined;
   /** When bytes last arrived (ms since epoch): a caller's deadline may count from there. */
   lastDataAt = 0;
+  /** Size in bytes of the last reply decoded (a reader may pace itself by it). */
+  lastReplyBytes = 0;
 
   constructor(private readonly o: RespClientOptions) {}
 
@@ -80,10 +80,10 @@ export class RespClient {
    * in; an error reply is a {@link RespReplyError} in its place. `decoders[i]` decodes reply i (default
    * generic). Rejects when the connection fails or closes first.
    */
-  async send(commands: readonly RespCommand[], decoders: readonly Decoder[] = [], scanFirst = false): Promise<unknown[]> {
+  async send(commands: readonly RespCommand[], decoders: readonly Decoder[] = []): Promise<unknown[]> {
     if (commands.length === 0) return [];
     const socket = this.socket ?? (await this.connect());
-    return this.write(socket, commands, decoders, scanFirst);
+    return this.write(socket, commands, decoders);
   }
 
   /** Holds the sends that follow (on the current connection) until {@link uncork}: one write for all. */
@@ -106,7 +106,7 @@ export class RespClient {
     if (this.socket) this.drop(this.socket, new Error(reason));
   }
 
-  private write(socket: Socket, commands: readonly RespCommand[], decoders: readonly Decoder[], scanFirst: boolean): Promise<unknown[]> {
+  private write(socket: Socket, commands: readonly RespCommand[], decoders: readonly Decoder[]): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       if (socket !== this.socket) {
         reject(new Error(this.closed ? 'connection closed' : 'connection lost'));
@@ -128,7 +128,7 @@ export class RespClient {
           replies[i] = v;
           if (--left === 0 && !failed) resolve(replies);
         };
-        this.waiting.push({ decode: decoders[i] ?? genericReply, scanFirst, done, fail });
+        this.waiting.push({ decode: decoders[i] ?? genericReply, done, fail });
       }
       socket.write(data);
     });
@@ -197,7 +197,7 @@ export class RespClient {
     if (o.name) hello.push(['CLIENT', 'SETNAME', o.name.replace(/\s/g, '_')]);
     if (o.clientId) hello.push(['CLIENT', 'ID']);
     if (hello.length === 0) return;
-    const replies = await this.write(socket, hello, [], false);
+    const replies = await this.write(socket, hello, []);
     hello.forEach((cmd, i) => {
       const r = replies[i];
       if (r instanceof RespReplyError && cmd[1] !== 'SETNAME') throw r; // a wrong password, an unknown db
@@ -211,36 +211,26 @@ export class RespClient {
     const buf = this.received;
     buf.append(chunk);
     const c = this.cursor;
-    while (buf.length > 0) {
+    // Each reply is decoded once it is all there (ReceiveBuffer walks the framing as bytes arrive).
+    for (let reply = buf.next(); reply !== undefined; reply = this.socket === socket ? buf.next() : undefined) {
       const w = this.waiting[this.head];
       if (!w) {
         this.drop(socket, new Error('reply without a request: connection out of step'));
         return;
       }
-      // A reply decoded while its bytes arrive would be decoded again for every piece: once one was
-      // found incomplete (or is expected to be), it is decoded only when its framing says it is all there.
-      if ((this.partial || w.scanFirst) && buf.replyEnd() < 0) {
-        this.partial = true;
-        return;
-      }
-      c.b = buf.view();
+      c.b = reply;
       c.o = 0;
       let value: unknown;
       try {
         value = w.decode(c);
+        if (c.o !== reply.length) throw INCOMPLETE;
       } catch (err) {
-        c.b = c.b.subarray(0, 0);
-        if (err === INCOMPLETE && !this.partial) {
-          this.partial = true;
-          continue; // the framing walk above decides from now on
-        }
         this.drop(socket, err === INCOMPLETE ? new Error('malformed reply') : err instanceof Error ? err : new Error(String(err)));
         return;
+      } finally {
+        c.b = EMPTY; // hold no reference to the reply
       }
-      const used = c.o;
-      c.b = c.b.subarray(0, 0); // hold no view of the buffer
-      this.partial = false;
-      buf.consume(used);
+      this.lastReplyBytes = reply.length;
       this.waiting[this.head++] = undefined as unknown as Waiting;
       if (this.head === this.waiting.length) {
         this.waiting.length = 0;
@@ -256,7 +246,6 @@ export class RespClient {
       this.socket = undefined;
       this.clientId = undefined;
       this.received.clear();
-      this.partial = false;
       const waiting = this.waiting.splice(this.head);
       this.waiting.length = 0;
       this.head = 0;

@@ -66,89 +66,178 @@ export function replyEnd(b: Buffer, start = 0): number {
   return end < 0 ? -1 : end;
 }
 
-const EMPTY = Buffer.alloc(0);
-/** A receive buffer this large or larger is let go once emptied (a big reply's memory is not kept). */
-const KEEP_AT_MOST = 1 << 20;
+const CR_ = 13;
+const T_TYPE = 0;
+const T_LEN = 1;
+const T_LEN_LF = 2;
+const T_LINE = 3;
+const T_LINE_LF = 4;
+const T_SKIP = 5;
 
 /**
- * The bytes received and not yet decoded. A reply that arrives in many socket chunks is gathered in
- * one buffer that grows by doubling, so each byte is copied a bounded number of times (appending by
- * `Buffer.concat` copies everything received so far at every chunk: quadratic in the reply size).
- * A chunk that arrives while nothing is buffered is used as it is, without a copy.
+ * The bytes received and not yet decoded, kept as the socket's chunks; {@link next} hands out each
+ * complete reply as one Buffer. The framing of a reply that arrives in many chunks is walked once,
+ * as the chunks come (a resumable walk: bulk strings are stepped over by their length), and the reply
+ * is assembled with one copy once it is all there; a reply inside one chunk is a view of it, no copy.
+ * (Appending every chunk with `Buffer.concat` copied everything received so far at each chunk:
+ * quadratic in the reply size.) Memory: the chunks of the reply under way, then its one copy.
  */
 export class ReceiveBuffer {
-  private buf: Buffer = EMPTY;
-  private start = 0;
-  private end = 0;
-  /** `buf` is ours (allocated here), not a socket chunk: appending may write into it. */
-  private owned = false;
-  /** Bytes the reply at the head needs at least (from {@link scanReply}); no walk before they are in. */
-  private need = 0;
+  private chunks: Buffer[] = [];
+  /** Where the unread bytes start in chunks[0]. */
+  private headOff = 0;
+  private total = 0;
+  // The walk of the reply at the head: where it continues, how far it got, and its state.
+  private scanChunk = 0;
+  private scanOff = 0;
+  private scanned = 0;
+  private state = T_TYPE;
+  private remaining = 1;
+  private len = 0;
+  private neg = false;
+  private lenType = 0;
 
+  /** Bytes received and not handed out. */
   get length(): number {
-    return this.end - this.start;
+    return this.total;
   }
 
   append(chunk: Buffer): void {
-    const live = this.end - this.start;
-    if (live === 0) {
-      this.buf = chunk;
-      this.start = 0;
-      this.end = chunk.length;
-      this.owned = false;
-      return;
-    }
-    if (!this.owned || this.buf.length - this.end < chunk.length) {
-      const size = Math.max(live + chunk.length, this.need, Math.min(2 * (live + chunk.length), live + chunk.length + (64 << 20)), 64 << 10);
-      const next = Buffer.allocUnsafe(size);
-      this.buf.copy(next, 0, this.start, this.end);
-      this.buf = next;
-      this.start = 0;
-      this.end = live;
-      this.owned = true;
-    }
-    chunk.copy(this.buf, this.end);
-    this.end += chunk.length;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
   }
 
-  /**
-   * The end (relative to {@link view}) of the complete reply at the head, or -1 while it is not all
-   * there (no walk at all while fewer bytes than it is known to need are in).
-   */
-  replyEnd(): number {
-    const live = this.end - this.start;
-    if (live < this.need) return -1;
-    const v = this.view();
-    const r = scanReply(v, 0);
-    if (r >= 0) {
-      this.need = 0;
-      return r;
+  /** The next complete reply (a Buffer of exactly its bytes), or undefined while it is not all there. */
+  next(): Buffer | undefined {
+    if (this.total === 0) return undefined;
+    // Fast path: nothing walked yet and the reply lies in the first chunk.
+    if (this.scanned === 0 && this.state === T_TYPE && this.remaining === 1) {
+      const first = this.chunks[0]!;
+      const end = scanReply(first, this.headOff);
+      if (end >= 0) return this.take(end - this.headOff);
     }
-    this.need = -r;
+    const end = this.walk();
+    return end < 0 ? undefined : this.take(end);
+  }
+
+  /** Forgets everything buffered. */
+  clear(): void {
+    this.chunks = [];
+    this.headOff = 0;
+    this.total = 0;
+    this.resetWalk();
+  }
+
+  private resetWalk(): void {
+    this.scanChunk = 0;
+    this.scanOff = this.headOff;
+    this.scanned = 0;
+    this.state = T_TYPE;
+    this.remaining = 1;
+  }
+
+  /** Continues the walk over the chunks received since; the reply's length once complete, else -1. */
+  private walk(): number {
+    if (this.scanChunk === 0 && this.scanned === 0) this.scanOff = this.headOff;
+    while (this.scanChunk < this.chunks.length) {
+      const b = this.chunks[this.scanChunk]!;
+      let o = this.scanOff;
+      const n = b.length;
+      while (o < n) {
+        if (this.state === T_SKIP) {
+          const step = Math.min(this.len, n - o);
+          o += step;
+          this.scanned += step;
+          this.len -= step;
+          if (this.len > 0) break;
+          if (this.elementDone()) return this.finish(o);
+          continue;
+        }
+        const c = b[o++]!;
+        this.scanned += 1;
+        if (this.byte(c) && this.elementDone()) return this.finish(o);
+      }
+      this.scanChunk += 1;
+      this.scanOff = 0;
+    }
     return -1;
   }
 
-  /** The buffered bytes (a view: valid until the next append or consume). */
-  view(): Buffer {
-    return this.buf.subarray(this.start, this.end);
-  }
-
-  /** Drops the first `n` buffered bytes (the reply just decoded). */
-  consume(n: number): void {
-    this.start += n;
-    this.need = 0;
-    if (this.start >= this.end) this.clear(this.buf.length < KEEP_AT_MOST && this.owned);
-  }
-
-  /** Forgets everything buffered; `keep`: reuse the allocated buffer for the next reply. */
-  clear(keep = false): void {
-    if (!keep) {
-      this.buf = EMPTY;
-      this.owned = false;
+  /** One framing byte; true when it ends an element. */
+  private byte(c: number): boolean {
+    switch (this.state) {
+      case T_TYPE:
+        this.remaining -= 1;
+        if (c === 36 || c === 42) {
+          this.state = T_LEN;
+          this.lenType = c;
+          this.len = 0;
+          this.neg = false;
+        } else this.state = T_LINE;
+        return false;
+      case T_LEN:
+        if (c === 45) this.neg = true;
+        else if (c === CR_) this.state = T_LEN_LF;
+        else this.len = this.len * 10 + (c - 48);
+        return false;
+      case T_LEN_LF:
+        if (this.neg) return true; // null bulk or null array
+        if (this.lenType === 42) {
+          this.remaining += this.len;
+          return true;
+        }
+        this.len += 2; // the bytes and CRLF
+        this.state = T_SKIP;
+        return false;
+      case T_LINE:
+        if (c === CR_) this.state = T_LINE_LF;
+        return false;
+      default: // T_LINE_LF
+        return true;
     }
-    this.start = 0;
-    this.end = 0;
-    this.need = 0;
+  }
+
+  /** An element ended: the reply is complete when nothing remains of it. */
+  private elementDone(): boolean {
+    this.state = T_TYPE;
+    return this.remaining === 0;
+  }
+
+  private finish(o: number): number {
+    this.scanOff = o;
+    return this.scanned;
+  }
+
+  /** Removes the first `size` unread bytes and returns them as one Buffer (a view when they lie in one chunk). */
+  private take(size: number): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length - this.headOff >= size) {
+      out = first.subarray(this.headOff, this.headOff + size);
+      this.headOff += size;
+    } else {
+      out = Buffer.allocUnsafe(size);
+      let at = 0;
+      while (at < size) {
+        const c = this.chunks[0]!;
+        const step = Math.min(size - at, c.length - this.headOff);
+        c.copy(out, at, this.headOff, this.headOff + step);
+        at += step;
+        this.headOff += step;
+        if (this.headOff === c.length && at < size) {
+          this.chunks.shift();
+          this.headOff = 0;
+        }
+      }
+    }
+    if (this.chunks.length > 0 && this.headOff === this.chunks[0]!.length) {
+      this.chunks.shift();
+      this.headOff = 0;
+    }
+    this.total -= size;
+    this.resetWalk();
+    return out;
   }
 }
 

@@ -91,6 +91,11 @@ export class StreamConsumer {
     });
   }
 
+  /** Size in bytes of the last XREADGROUP reply (the worker reads ahead less when replies are large). */
+  get lastReplyBytes(): number {
+    return this.client.lastReplyBytes;
+  }
+
   /** True while a connection is established. */
   get connected(): boolean {
     return this.client.connected;
@@ -108,7 +113,7 @@ export class StreamConsumer {
     if (pendingFrom === undefined && block) args.push('BLOCK', this.o.blockMs);
     args.push('STREAMS', this.o.stream, pendingFrom ?? '>');
     await this.client.ensureConnected(); // the connect has its own deadline
-    const sent = this.client.send([args], [this.decode], true);
+    const sent = this.client.send([args], [this.decode]);
     const replies = await this.guard(sent);
     const reply = replies[0];
     if (reply instanceof RespReplyError) throw reply;
