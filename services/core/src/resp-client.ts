@@ -159,8 +159,12 @@ export class RespClient {
     socket.setKeepAlive(true, 10_000);
     // One deadline for the connect and the hello commands.
     let timer: NodeJS.Timeout | undefined;
+    let connected = false;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no connection to ${where} within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(connected ? `redis at ${where} did not answer the connection set-up within ${timeoutMs} ms` : `no connection to ${where} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     deadline.catch(() => undefined);
     try {
@@ -172,6 +176,7 @@ export class RespClient {
         }),
       ]);
       if (this.closed) throw new Error('connection closed');
+      connected = true;
       socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
       socket.on('error', (err) => this.drop(socket, err));
       socket.on('close', () => this.drop(socket, new Error(`connection to ${where} closed`)));
