@@ -7,6 +7,9 @@
 import { Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { HotCounter, HotHistogram } from '../src/metrics';
 
+/** prom-client's typings omit the Registry constructor's content-type argument (its JavaScript takes it). */
+const RegistryOf = Registry as unknown as new (contentType: RegistryContentType) => Registry;
+
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 const OBSERVED: Array<['ok' | 'retry', number]> = [['ok', 0.0005], ['ok', 0.001], ['ok', 0.05], ['retry', 2], ['ok', 0.1], ['retry', 0.009]];
 const OUTCOMES = ['ok', 'retry', 'dead_letter'] as const;
@@ -17,8 +20,8 @@ const FORMATS: Array<[string, RegistryContentType]> = [
 
 /** A hot histogram and a prom-client one, each in a registry of its own of `format`. */
 function histograms(format: RegistryContentType) {
-  const a = new Registry(format);
-  const b = new Registry(format);
+  const a = new RegistryOf(format);
+  const b = new RegistryOf(format);
   const hot = new HotHistogram({ name: 'x_seconds', help: 'h', labelName: 'outcome', labelValues: OUTCOMES, buckets: BUCKETS, registers: [a] });
   const ref = new Histogram({ name: 'x_seconds', help: 'h', labelNames: ['outcome'], buckets: BUCKETS, registers: [b] });
   const zeroRef = (): void => OUTCOMES.forEach((o) => ref.zero({ outcome: o }));
@@ -28,8 +31,8 @@ function histograms(format: RegistryContentType) {
 
 /** A hot counter and a prom-client one (named `x_events_total`), each in a registry of its own of `format`. */
 function counters(format: RegistryContentType) {
-  const a = new Registry(format);
-  const b = new Registry(format);
+  const a = new RegistryOf(format);
+  const b = new RegistryOf(format);
   const hot = new HotCounter({ name: 'x_events_total', help: 'c', labelName: 'outcome', labelValues: OUTCOMES, registers: [a] });
   const ref = new Counter({ name: 'x_events_total', help: 'c', labelNames: ['outcome'], registers: [b] });
   const zeroRef = (): void => OUTCOMES.forEach((o) => ref.labels(o).inc(0));
