@@ -87,6 +87,9 @@ export const workerLarge: Benchmark = {
         ctx.figure(`large_b${batch}_cpu_s`, median(rs.map((r) => r.cpuS)), 's');
         ctx.figure(`large_b${batch}_peak_rss_mb`, Math.max(...rs.map((r) => r.peakRssMb)), 'MiB');
       }
+      // CPU of the worker process for the same events: the same comparison, far less disturbed by other load.
+      const cpu = (b: number): number => median(runs.get(b)!.map((r) => r.cpuS));
+      ctx.figure('large_cpu_b100_vs_b10', cpu(100) / cpu(10), '×');
       ctx.goal('large_b100_vs_b10', median(runs.get(100)!.map((r) => r.eventsPerS)) / median(runs.get(10)!.map((r) => r.eventsPerS)), 'min', 0.8, '×');
     } finally {
       admin.disconnect();

@@ -84,6 +84,8 @@ const T_SKIP = 5;
  */
 export class ReceiveBuffer {
   private chunks: Buffer[] = [];
+  /** Where replies spanning several chunks are assembled (see {@link take}). */
+  private scratch: Buffer = Buffer.alloc(0);
   /** Where the unread bytes start in chunks[0]. */
   private headOff = 0;
   private total = 0;
@@ -108,7 +110,10 @@ export class ReceiveBuffer {
     this.total += chunk.length;
   }
 
-  /** The next complete reply (a Buffer of exactly its bytes), or undefined while it is not all there. */
+  /**
+   * The next complete reply (a Buffer of exactly its bytes), or undefined while it is not all there.
+   * The Buffer is valid until the next call: decode it (copying what is kept) before asking for more.
+   */
   next(): Buffer | undefined {
     if (this.total === 0) return undefined;
     // Fast path: nothing walked yet and the reply lies in the first chunk.
@@ -217,7 +222,11 @@ export class ReceiveBuffer {
       out = first.subarray(this.headOff, this.headOff + size);
       this.headOff += size;
     } else {
-      out = Buffer.allocUnsafe(size);
+      // One buffer for every reply that spans chunks, grown to the largest seen and reused: decoders
+      // copy what they keep (strings), so a reply's bytes are dead once it is decoded. (A fresh
+      // allocation per large reply costs page faults on every page of it.)
+      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, Math.min(2 * this.scratch.length, 64 << 20)));
+      out = this.scratch.subarray(0, size);
       let at = 0;
       while (at < size) {
         const c = this.chunks[0]!;
