@@ -4,6 +4,7 @@ import { producerLibrary } from './producer';
 import { exporterScrape } from './exporter';
 import { protocolReaders } from './protocol';
 import { workerLarge } from './worker-large';
+import { scalingModes } from './scaling';
 
 /** Every benchmark `make bench` runs, in order. Each service's benchmarks register here. */
-export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, protocolReaders, workerLarge];
+export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes, protocolReaders, workerLarge];

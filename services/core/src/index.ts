@@ -20,3 +20,6 @@ export * from './resp-decode';
 export * from './resp-client';
 export * from './resp-options';
 export * from './streams/entries-decoder';
+export * from './lua';
+export * from './streams/codecs/index';
+export * from './contracts';

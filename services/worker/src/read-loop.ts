@@ -3,11 +3,12 @@ import type { Scheduler } from './scheduler';
 import type { WorkerState } from './state';
 
 /**
- * Replies larger than this (bytes) are read one at a time, and only once the previous one's entries
- * all started: the worker then holds one reply plus what its handlers hold (large events: a batch of
- * 100 × 256 KiB is a 26 MB reply; reading ahead would hold three).
+ * The most bytes one read asks for: with large events a read asks for fewer than batchSize entries,
+ * by the size of the entries of the last reply (100 events of 256 KiB would be one 26 MB reply; the
+ * read-ahead would hold three). Large events then cost what they cost at a small batch size, and the
+ * worker holds at most a few such replies plus what its handlers hold.
  */
-export const READ_AHEAD_MAX_REPLY_BYTES = 4 << 20;
+export const READ_MAX_REPLY_BYTES = 4 << 20;
 
 /**
  * The read loop: this consumer's own pending entries first (id `0`: a restarted consumer resumes, and
@@ -19,6 +20,8 @@ export const READ_AHEAD_MAX_REPLY_BYTES = 4 << 20;
 export class ReadLoop {
   /** Cursor in this consumer's own pending list while working it off; undefined = reading new entries. */
   private pendingCursor: string | undefined = '0';
+  /** Bytes per entry of the last reply (0: none yet). */
+  private bytesPerEntry = 0;
 
   constructor(
     private readonly s: WorkerState,
@@ -47,7 +50,9 @@ export class ReadLoop {
         const entries = await ahead.shift()!;
         this.readSucceeded();
         backoff = 0;
-        backlog = entries.length >= s.o.batchSize;
+        // A full reply (of what was asked): a backlog. (Read ahead of it, a later reply may be decoded already: the size is approximate.)
+        backlog = entries.length >= this.count();
+        this.noteSize(entries.length);
         if (entries.length > 0) this.sched.accept(entries, undefined);
       } catch (err) {
         backlog = false;
@@ -66,23 +71,27 @@ export class ReadLoop {
 
   /**
    * Starts reads while there is room: entries queued plus batches on the way stay under 2 × batchSize
-   * (the worker holds < concurrency + 3 × batchSize); large replies one at a time into an empty queue.
+   * (the worker holds < concurrency + 3 × batchSize).
    */
   private readAhead(ahead: Promise<RawEntry[]>[], backlog: boolean): void {
     const { queue, o } = this.s;
     const b = o.batchSize;
-    if (this.consumer.lastReplyBytes > READ_AHEAD_MAX_REPLY_BYTES) {
-      if (ahead.length > 0 || queue.length > 0) return;
-      this.startRead(ahead, backlog);
-      return;
+    while (ahead.length < (backlog ? 2 : 1) && queue.length + ahead.length * b < 2 * b) {
+      const read = this.consumer.read(this.count(), undefined, !backlog);
+      read.catch(() => undefined); // awaited in order; a later one may reject first
+      ahead.push(read);
     }
-    while (ahead.length < (backlog ? 2 : 1) && queue.length + ahead.length * b < 2 * b) this.startRead(ahead, backlog);
   }
 
-  private startRead(ahead: Promise<RawEntry[]>[], backlog: boolean): void {
-    const read = this.consumer.read(this.s.o.batchSize, undefined, !backlog);
-    read.catch(() => undefined); // awaited in order; a later one may reject first
-    ahead.push(read);
+  /** Entries to ask for: batchSize, fewer when that many entries of the last reply's size exceed READ_MAX_REPLY_BYTES. */
+  private count(): number {
+    const b = this.s.o.batchSize;
+    return this.bytesPerEntry * b <= READ_MAX_REPLY_BYTES ? b : Math.max(1, Math.floor(READ_MAX_REPLY_BYTES / this.bytesPerEntry));
+  }
+
+  /** Notes the size of the entries just read (the size of the last reply decoded ÷ its entries). */
+  private noteSize(entries: number): void {
+    if (entries > 0 && this.consumer.lastReplyBytes > 0) this.bytesPerEntry = this.consumer.lastReplyBytes / entries;
   }
 
   /** Logs and reports a failed read (once per outage); recreates a missing group. Returns the backoff to use. */
@@ -128,8 +137,9 @@ export class ReadLoop {
   /** One read of this consumer's own pending list (after a restart or a lost reply); delivery counters decide retry vs dead letter. */
   private async readOwnPending(): Promise<void> {
     const s = this.s;
-    const entries = await this.consumer.read(s.o.batchSize, this.pendingCursor);
+    const entries = await this.consumer.read(this.count(), this.pendingCursor);
     this.readSucceeded();
+    this.noteSize(entries.length);
     if (entries.length === 0) {
       this.pendingCursor = undefined;
       return;

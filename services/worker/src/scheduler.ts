@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { errorFields, parseEntry, type RawEntry, type StreamEvent } from '@stream-workers/core';
+import { errorFields, type RawEntry, type StreamEvent } from '@stream-workers/core';
+import type { EntryDecoder } from './decode';
 import type { Handler, HandlerContext } from './handler';
 import type { AckBatcher } from './acks';
 import { deadLetter } from './dead-letter';
@@ -40,6 +41,8 @@ export class Scheduler {
     private readonly s: WorkerState,
     private readonly handler: Handler,
     private readonly acks: AckBatcher,
+    /** The envelope codec and payload contracts (decode.ts). */
+    private readonly decoder: EntryDecoder,
   ) {}
 
   /** Resolves once the queue has room for another batch (or {@link wakeReaderNow}). */
@@ -118,9 +121,9 @@ export class Scheduler {
    */
   private runOne(id: string, h: Held): boolean {
     const s = this.s;
-    const parsed = parseEntry(h.fields);
+    const parsed = this.decoder.decode(id, h.fields);
     if (!parsed.ok) {
-      void deadLetter(s, id, h, 'malformed', parsed.reason).finally(this.onFinished);
+      void deadLetter(s, id, h, parsed.reason, parsed.error).finally(this.onFinished);
       return false;
     }
     if (h.deliveries > s.o.maxDeliveries) {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { StreamConsumer, createGroup, createRedis, errorFields, type Readiness } from '@stream-workers/core';
+import { StreamConsumer, createGroup, createRedis, errorFields, type Contract, type EnvelopeName, type Readiness } from '@stream-workers/core';
+import { EntryDecoder } from './decode';
 import type { Handler } from './handler';
 import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
 import { WorkerEmitter, type WorkerEventName, type WorkerListener } from './events';
@@ -43,6 +44,12 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** A command (XACK, XCLAIM, …) without reply for this many ms resets the command connection; default 10000. */
   commandTimeoutMs?: number;
+  /** How entries are read: `cloudevents` (default), `json-field` or `fields` (docs/worker.md, "Envelope codecs"). */
+  envelope?: EnvelopeName;
+  /** The field `json-field` reads; default `event`. */
+  envelopeField?: string;
+  /** Payload contracts per type and version; a payload that fails is dead-lettered at once (reason `schema`). */
+  contracts?: readonly Contract[];
   logger: Logger;
   /** Registry for the worker's metrics (never the global one). */
   registry: Registry;
@@ -100,6 +107,8 @@ export class Worker {
   constructor(opts: WorkerOptions, handler: Handler) {
     // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
     this.o = resolveWorkerOptions(opts, handler);
+    // Also before connecting: contracts of the wrong shape throw here (a TypeError naming them).
+    const decoder = new EntryDecoder(this.o, opts.contracts);
     const log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
     this.events = new WorkerEmitter(log);
     // Also before connecting: a registry that holds these metrics already throws here.
@@ -115,7 +124,7 @@ export class Worker {
       blockMs: this.o.blockMs,
     });
     const acks = new AckBatcher(this.s);
-    this.sched = new Scheduler(this.s, handler, acks);
+    this.sched = new Scheduler(this.s, handler, acks, decoder);
     this.ownership = new Ownership(this.s, this.sched, acks);
     this.sched.refresh = () => void this.ownership.refreshHeld();
     this.drainer = new Drain(this.s, { consumer: this.consumer, acks, sched: this.sched, loopDone: () => this.loopDone, stopTimers: () => this.stopTimers() });
