@@ -9,6 +9,8 @@ import type { WorkerState } from './state';
  * worker holds at most a few such replies plus what its handlers hold.
  */
 export const READ_MAX_REPLY_BYTES = 4 << 20;
+/** Entries the first read asks for, before any entry size is known (MAX_EVENT_BYTES: 16 × 256 KiB = 4 MiB). */
+const FIRST_READ_COUNT = 16;
 
 /**
  * The read loop: this consumer's own pending entries first (id `0`: a restarted consumer resumes, and
@@ -20,8 +22,6 @@ export const READ_MAX_REPLY_BYTES = 4 << 20;
 export class ReadLoop {
   /** Cursor in this consumer's own pending list while working it off; undefined = reading new entries. */
   private pendingCursor: string | undefined = '0';
-  /** Bytes per entry of the last reply (0: none yet). */
-  private bytesPerEntry = 0;
 
   constructor(
     private readonly s: WorkerState,
@@ -50,9 +50,8 @@ export class ReadLoop {
         const entries = await ahead.shift()!;
         this.readSucceeded();
         backoff = 0;
-        // A full reply (of what was asked): a backlog. (Read ahead of it, a later reply may be decoded already: the size is approximate.)
+        // A full reply (of what is asked now): a backlog.
         backlog = entries.length >= this.count();
-        this.noteSize(entries.length);
         if (entries.length > 0) this.sched.accept(entries, undefined);
       } catch (err) {
         backlog = false;
@@ -70,28 +69,28 @@ export class ReadLoop {
   }
 
   /**
-   * Starts reads while there is room: entries queued plus batches on the way stay under 2 × batchSize
-   * (the worker holds < concurrency + 3 × batchSize).
+   * Starts reads while there is room: entries queued plus batches on the way stay under 2 × the
+   * count asked for (≤ batchSize: the worker holds < concurrency + 3 × batchSize).
    */
   private readAhead(ahead: Promise<RawEntry[]>[], backlog: boolean): void {
-    const { queue, o } = this.s;
-    const b = o.batchSize;
-    while (ahead.length < (backlog ? 2 : 1) && queue.length + ahead.length * b < 2 * b) {
-      const read = this.consumer.read(this.count(), undefined, !backlog);
+    const { queue } = this.s;
+    const c = this.count();
+    while (ahead.length < (backlog ? 2 : 1) && queue.length + ahead.length * c < 2 * c) {
+      const read = this.consumer.read(c, undefined, !backlog);
       read.catch(() => undefined); // awaited in order; a later one may reject first
       ahead.push(read);
     }
   }
 
-  /** Entries to ask for: batchSize, fewer when that many entries of the last reply's size exceed READ_MAX_REPLY_BYTES. */
+  /**
+   * Entries to ask for: batchSize, fewer when that many entries of the last reply's size exceed
+   * READ_MAX_REPLY_BYTES; at most {@link FIRST_READ_COUNT} while no entry size is known yet.
+   */
   private count(): number {
     const b = this.s.o.batchSize;
-    return this.bytesPerEntry * b <= READ_MAX_REPLY_BYTES ? b : Math.max(1, Math.floor(READ_MAX_REPLY_BYTES / this.bytesPerEntry));
-  }
-
-  /** Notes the size of the entries just read (the size of the last reply decoded ÷ its entries). */
-  private noteSize(entries: number): void {
-    if (entries > 0 && this.consumer.lastReplyBytes > 0) this.bytesPerEntry = this.consumer.lastReplyBytes / entries;
+    const size = this.consumer.bytesPerEntry;
+    if (size === 0) return Math.min(b, FIRST_READ_COUNT);
+    return size * b <= READ_MAX_REPLY_BYTES ? b : Math.max(1, Math.floor(READ_MAX_REPLY_BYTES / size));
   }
 
   /** Logs and reports a failed read (once per outage); recreates a missing group. Returns the backoff to use. */
@@ -139,7 +138,6 @@ export class ReadLoop {
     const s = this.s;
     const entries = await this.consumer.read(this.count(), this.pendingCursor);
     this.readSucceeded();
-    this.noteSize(entries.length);
     if (entries.length === 0) {
       this.pendingCursor = undefined;
       return;

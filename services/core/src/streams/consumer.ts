@@ -73,13 +73,23 @@ export async function createGroup(redis: Redis, stream: string, group: string, s
  */
 export class StreamConsumer {
   private readonly client: RespClient;
-  private readonly decode: Decoder = entriesDecoder();
+  private readonly decode: Decoder;
+  /** Bytes per entry of the last reply that had entries (0: none yet). */
+  private entryBytes = 0;
   private readonly wedgeMs: number;
   private readonly marginMs: number;
 
   constructor(private readonly o: StreamConsumerOptions) {
     this.marginMs = o.wedgeMarginMs ?? 5000;
     this.wedgeMs = o.blockMs + this.marginMs;
+    const entries = entriesDecoder();
+    // Sizes are noted as each reply is decoded (reads in flight resolve later, after more replies may have come).
+    this.decode = (c) => {
+      const start = c.o;
+      const r = entries(c);
+      if (Array.isArray(r) && r.length > 0) this.entryBytes = (c.o - start) / r.length;
+      return r;
+    };
     this.client = new RespClient({
       ...respOptionsFromUrl(o.url),
       ...(o.name ? { name: o.name } : {}),
@@ -91,9 +101,9 @@ export class StreamConsumer {
     });
   }
 
-  /** Size in bytes of the last XREADGROUP reply (the worker reads ahead less when replies are large). */
-  get lastReplyBytes(): number {
-    return this.client.lastReplyBytes;
+  /** Bytes per entry (RESP framing included) of the last reply that had entries; 0 before any (the worker asks for fewer large entries per read). */
+  get bytesPerEntry(): number {
+    return this.entryBytes;
   }
 
   /** True while a connection is established. */
