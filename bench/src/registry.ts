@@ -5,6 +5,7 @@ import { exporterScrape } from './exporter';
 import { protocolReaders } from './protocol';
 import { workerLarge } from './worker-large';
 import { scalingModes } from './scaling';
+import { nestjsHandler } from './nestjs';
 
 /** Every benchmark `make bench` runs, in order. Each service's benchmarks register here. */
-export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes, protocolReaders, workerLarge];
+export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes, nestjsHandler, protocolReaders, workerLarge];

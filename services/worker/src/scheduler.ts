@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { errorFields, type RawEntry, type StreamEvent } from '@stream-workers/core';
+import { errorFields, isDeadLetterError, type RawEntry, type StreamEvent } from '@stream-workers/core';
 import type { EntryDecoder } from './decode';
 import type { Handler, HandlerContext } from './handler';
 import type { AckBatcher } from './acks';
@@ -172,10 +172,12 @@ export class Scheduler {
       return;
     }
     h.lastError = err instanceof Error ? err.message : String(err);
-    if (h.deliveries >= s.o.maxDeliveries) {
+    // A DeadLetterError (e.g. `unrouted`) is dead-lettered on this delivery: a retry cannot help.
+    const now = isDeadLetterError(err);
+    if (now || h.deliveries >= s.o.maxDeliveries) {
       s.m.deadLetterSeconds.observe(seconds);
       this.emitFailed(id, ctx, err, undefined);
-      await deadLetter(s, id, h, 'max_deliveries', h.lastError);
+      await deadLetter(s, id, h, now ? err.reason : 'max_deliveries', h.lastError);
       return;
     }
     s.m.retrySeconds.observe(seconds);

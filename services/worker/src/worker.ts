@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { StreamConsumer, createGroup, createRedis, errorFields, type Contract, type EnvelopeName, type Readiness } from '@stream-workers/core';
 import { EntryDecoder } from './decode';
 import type { Handler } from './handler';
-import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
+import { resolveSinks, resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
 import { WorkerEmitter, type WorkerEventName, type WorkerListener } from './events';
 import { createWorkerMetrics } from './worker-metrics';
 import { WorkerState } from './state';
@@ -50,9 +50,10 @@ export interface WorkerOptions {
   envelopeField?: string;
   /** Payload contracts per type and version; a payload that fails is dead-lettered at once (reason `schema`). */
   contracts?: readonly Contract[];
-  logger: Logger;
-  /** Registry for the worker's metrics (never the global one). */
-  registry: Registry;
+  /** pino logger; default a JSON logger on stdout (`service: stream-workers-worker`, level `info`). */
+  logger?: Logger;
+  /** Registry for the worker's metrics (never the global one); default a fresh registry of its own. */
+  registry?: Registry;
 }
 
 /** Options of {@link Worker.close}. */
@@ -109,10 +110,11 @@ export class Worker {
     this.o = resolveWorkerOptions(opts, handler);
     // Also before connecting: contracts of the wrong shape throw here (a TypeError naming them).
     const decoder = new EntryDecoder(this.o, opts.contracts);
-    const log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
+    const sinks = resolveSinks(opts);
+    const log = sinks.logger.child({ stream: this.o.stream, group: this.o.group });
     this.events = new WorkerEmitter(log);
     // Also before connecting: a registry that holds these metrics already throws here.
-    const m = createWorkerMetrics(opts.registry, { running: () => this.s.running, held: () => this.s.held.size, redisOk: () => this.s.redisOk });
+    const m = createWorkerMetrics(sinks.registry, { running: () => this.s.running, held: () => this.s.held.size, redisOk: () => this.s.redisOk });
     const cmd = createRedis({ url: this.o.redisUrl, role: 'command', name: `worker:${this.o.consumer}`, logger: log, overrides: { commandTimeout: this.o.commandTimeoutMs } });
     this.s = new WorkerState(this.o, log, cmd, this.events, m);
     this.consumer = new StreamConsumer({
