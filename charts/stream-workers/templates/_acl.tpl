@@ -38,7 +38,7 @@ resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xreadgroup +xack +xclai
 {{- $patterns := default (list "*") $root.Values.lagExporter.streams -}}
 resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +multi +exec +evalsha +eval +script|load
 {{- else if eq .user "autoscaler" -}}
-resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xgroup|delconsumer +evalsha +eval +script|load
+resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xread +xgroup|delconsumer +evalsha +eval +script|load
 {{- else if eq .user "admin" -}}
 ~* &* +@all
 {{- end -}}
