@@ -8,6 +8,7 @@
  * connect as the `worker` user (WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE) up and back to 0,
  * and the janitor deleting dead consumers; the ACL log stays empty.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,12 +75,25 @@ test('every service does its whole job as its own user: producer → worker → 
   const admin = as('admin');
   await waitFor(async () => (await admin.xlen(`${STREAM}:dlq`)) === 1 && ((await admin.xpending(STREAM, 'workers')) as [number])[0] === 0, 60_000, 100, 'processed and dead-lettered');
   const metrics = await waitFor(async () => {
-    const text = await (await fetch(`http://127.0.0.1:${ePort}/metrics`)).text();
+    const text = await fetch(`http://127.0.0.1:${ePort}/metrics`).then((r) => r.text(), () => ''); // '' until it listens
     return /stream_workers_stream_length\{stream="orders:dlq"\} 1/.test(text) ? text : undefined;
   }, 60_000, 200, 'the exporter exports both streams');
   expect(metrics).toMatch(/stream_workers_group_lag\{stream="orders",group="workers"\} 0/);
   // Nothing was refused while they worked: Redis' ACL log is empty.
   expect(await admin.call('ACL', 'LOG')).toEqual([]);
+});
+
+test("Redis' readiness probe, as rendered, answers PONG with `default` off (it authenticates as admin)", () => {
+  const sts = one(objs, 'StatefulSet') as unknown as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }>; readinessProbe: { exec: { command: string[] } } }> } } } };
+  const redis = sts.spec.template.spec.containers[0]!;
+  const env = new Map(redis.env.map((e) => [e.name, e]));
+  expect(env.get('REDISCLI_USER')?.value).toBe('admin');
+  expect(env.get('REDISCLI_AUTH')?.valueFrom?.secretKeyRef.key).toBe('admin-password');
+  const [sh, flag, script] = redis.readinessProbe.exec.command as [string, string, string];
+  // The probe runs in the Redis pod (127.0.0.1:6379); here it is pointed at this test's server.
+  const probe = script.replace('redis-cli', `redis-cli -p ${new URL(server.url).port}`);
+  expect(() => execFileSync(sh, [flag, probe], { env: { PATH: process.env.PATH ?? '', REDISCLI_USER: 'admin', REDISCLI_AUTH: decoded['admin-password']! }, stdio: 'pipe' })).not.toThrow();
+  expect(() => execFileSync(sh, [flag, script.replace('redis-cli --user "$REDISCLI_USER"', `redis-cli -p ${new URL(server.url).port}`)], { env: { PATH: process.env.PATH ?? '' }, stdio: 'pipe' })).toThrow();
 });
 
 test.each([
