@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { REPO_ROOT, startService } from '../../../test-support/process';
+import { REPO_ROOT, startService, waitFor } from '../../../test-support/process';
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, freePort, uniquePrefix } from '../../../test-support/redis';
 import { shapeRate } from '../src/load/run-load';
 
@@ -151,7 +151,8 @@ describe('load generator CLI and producer process (built dist, shared Redis with
       // Wait until the request's script is held by the pause in Redis, then ask the process to stop.
       let settled: unknown;
       void inflight.then((a) => (settled = a), (e: unknown) => (settled = String(e)));
-      for (let i = 0; i < 1500 && settled === undefined && !/blocked_clients:[1-9]/.test(await admin.info('clients')); i++) await new Promise((r) => setTimeout(r, 10));
+      // A timeout here is reported by the expectation below, with its diagnostics.
+      await waitFor(async () => settled !== undefined || /blocked_clients:[1-9]/.test(await admin.info('clients')), 30_000, 10, 'the request held by the pause').catch(() => undefined);
       // Diagnostics when the request did not reach the pause: what it answered, and what the process logged.
       expect({ settled, logs: settled === undefined ? [] : svc.logs.slice(-10), clients: await admin.info('clients') }).toEqual({
         settled: undefined,
