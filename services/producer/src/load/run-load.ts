@@ -85,10 +85,10 @@ export function shapeRate(shape: LoadShape, rate: number, t: number, d: number):
 }
 
 /** Sends one batch; resolves on success, rejects with a message on failure. */
-type Sender = (events: object[]) => Promise<void>;
+export type Sender = (events: object[]) => Promise<void>;
 
 /** {@link LoadOptions} checked, with their defaults applied. */
-interface LoadSettings {
+export interface LoadSettings {
   rate: number;
   durationS: number;
   shape: LoadShape;
@@ -101,7 +101,7 @@ interface LoadSettings {
 }
 
 /** Checks `opts` (RangeError naming the option) and applies the defaults. */
-function loadSettings(opts: LoadOptions): LoadSettings {
+export function loadSettings(opts: LoadOptions): LoadSettings {
   if (!(opts.rate > 0)) throw new RangeError(`rate must be > 0, got ${opts.rate}`);
   if (!(opts.durationS > 0)) throw new RangeError(`duration must be > 0 s, got ${opts.durationS}`);
   const shape = opts.shape ?? 'steady';
@@ -120,7 +120,7 @@ function loadSettings(opts: LoadOptions): LoadSettings {
 }
 
 /** The batches of a run: builds them, sends them, and counts what was sent, acked and failed. */
-class Batches {
+export class Batches {
   sent = 0;
   acked = 0;
   errors = 0;
@@ -173,8 +173,19 @@ class Batches {
   }
 }
 
-/** Fires batches as the shaped rate makes them due, within the concurrency cap, until the duration, `maxEvents` or the abort signal. */
-async function pace(b: Batches, s: LoadSettings, opts: LoadOptions, elapsed: () => number): Promise<void> {
+/** The time {@link pace} runs on: seconds since the start, and a wait. */
+export interface PaceClock {
+  elapsedS(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * Fires batches as the shaped rate makes them due, within the concurrency cap, until the duration,
+ * `maxEvents` or the abort signal. Exported for the pacing test, which runs it on a virtual clock.
+ */
+export async function pace(b: Batches, s: LoadSettings, opts: Pick<LoadOptions, 'signal' | 'onProgress'>, clock: PaceClock): Promise<void> {
+  const elapsed = () => clock.elapsedS();
+  const sleep = (ms: number) => clock.sleep(ms);
   let due = 0; // events due so far (integral of the shaped rate)
   let lastT = 0;
   let lastAcked = 0;
@@ -209,7 +220,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
   try {
-    await pace(batches, settings, opts, elapsed);
+    await pace(batches, settings, opts, { elapsedS: elapsed, sleep });
     await batches.drain(opts.drainTimeoutMs ?? 10_000);
   } finally {
     await close();
