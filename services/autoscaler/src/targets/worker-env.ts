@@ -6,7 +6,7 @@
  * password file, so the autoscaler's credentials never reach a worker.
  */
 import { accessSync, constants } from 'node:fs';
-import { ConfigError } from '@stream-workers/core';
+import { ConfigError, type Env } from '@stream-workers/core';
 
 /** What the worker environment is built from (the autoscaler's parsed config). */
 export interface WorkerEnvSettings {
@@ -26,7 +26,7 @@ const OWN_CREDENTIALS = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_PASSWORD_FIL
  * group and Redis, and their own Redis user when one is configured. Throws a ConfigError when
  * WORKER_REDIS_PASSWORD_FILE cannot be read (at the autoscaler's start-up, not in each worker).
  */
-export function localWorkerEnv(parent: NodeJS.ProcessEnv, s: WorkerEnvSettings): Record<string, string | undefined> {
+export function localWorkerEnv(parent: Env, s: WorkerEnvSettings): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...parent, STREAM: s.stream, GROUP: s.group };
   for (const k of OWN_CREDENTIALS) delete env[k];
   if (s.workerRedisUsername === undefined && s.workerRedisPasswordFile === undefined) {
