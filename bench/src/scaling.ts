@@ -5,6 +5,7 @@
  * docs/autoscaler.md.
  */
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import Redis from 'ioredis';
 import { createLogger } from '@stream-workers/core';
 import { Autoscaler, LocalProcessTarget, createActivationWatch, createSignal } from '@stream-workers/autoscaler';
@@ -115,7 +116,7 @@ async function activation(ctx: BenchContext): Promise<void> {
     spawn.sort((a, b) => a - b);
     processed.sort((a, b) => a - b);
     const name = watch ? 'watch' : 'poll_5s';
-    ctx.progress(`${name}: spawn ${spawn.map((x) => x.toFixed(0)).join(' ')} ms; processed ${processed.map((x) => x.toFixed(0)).join(' ')} ms`);
+    ctx.progress(`${name} (load average ${loadavg()[0]!.toFixed(1)}): spawn ${spawn.map((x) => x.toFixed(0)).join(' ')} ms; processed ${processed.map((x) => x.toFixed(0)).join(' ')} ms`);
     if (watch) ctx.goal('activation_watch_spawn_median_ms', quantile(spawn, 0.5), 'max', 1000, 'ms');
     else ctx.figure('activation_poll_5s_spawn_median_ms', quantile(spawn, 0.5), 'ms');
     ctx.figure(`activation_${name}_processed_median_ms`, quantile(processed, 0.5), 'ms');
@@ -136,6 +137,7 @@ export const scalingModes: Benchmark = {
       ctx.figure(`scaling_${mode}_max_backlog`, f.maxBacklog, 'entries');
       ctx.figure(`scaling_${mode}_replica_seconds`, f.replicaSeconds, 'replica·s');
       ctx.figure(`scaling_${mode}_time_to_drain_s`, f.drainS, 's');
+      ctx.figure(`scaling_${mode}_load_average`, r.loadAvg);
     }
     const [lag, rate] = results.map(scalingFigures) as [ScalingFigures, ScalingFigures];
     ctx.goal('scaling_rate_direction_changes_in_burst', rate.directionChanges, 'max', 0);

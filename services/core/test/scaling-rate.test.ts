@@ -78,8 +78,8 @@ describe('RateEstimator (injected clock, simulated counters)', () => {
     ['saturated, 2 replicas constant', run(0, 8, () => ({ lambda: 400, replicas: 2, mu: 150 })), 150],
     ['keeping up all along: capacity never seen', run(0, 10, () => ({ lambda: 200, replicas: 2, mu: 150 })), undefined],
     ['replica count changed, not settled since', run(0, 5, (s) => ({ lambda: 900, replicas: s < 2 ? 2 : 4, mu: 150 })), undefined],
-    // Scaled 1 → 5 at s=6, the new workers serve from s=8: the settle time keeps the 2 s of 1 serving of 5 out of μ.
-    ['fresh workers starting do not understate μ', run(0, 11, (s) => ({ lambda: 900, replicas: s < 6 ? 1 : 5, serving: s < 8 ? 1 : 5, mu: 150 })), 150],
+    // Scaled 1 → 5 at s=6, the new workers serve from s=8: the settle time (one window) keeps the 2 s of 1 serving of 5 out of μ.
+    ['fresh workers starting do not understate μ', run(0, 14, (s) => ({ lambda: 900, replicas: s < 6 ? 1 : 5, serving: s < 8 ? 1 : 5, mu: 150 })), 150],
     ['measured, then keeping up at a lower load: μ stays', [...run(0, 6, () => ({ lambda: 400, replicas: 2, mu: 150 })), ...run(6, 20, () => ({ lambda: 50, replicas: 2, mu: 150 }))], 150],
     ['measured at 150, saturated again at 200: the new measurement wins', [...run(0, 6, () => ({ lambda: 400, replicas: 2, mu: 150 })), ...run(6, 16, () => ({ lambda: 500, replicas: 2, mu: 200 }))], 200],
     // One replica saturated for a few seconds of a ramp (the lag count would add replicas soon after).
@@ -95,9 +95,9 @@ describe('RateEstimator (injected clock, simulated counters)', () => {
     const est = new RateEstimator(5);
     const r = simulate(est, run(0, 8, () => ({ lambda: 400, replicas: 2, mu: 150 })));
     expect(r[1]!.arrivalRate).toBe(400);
-    expect(r[3]!.servicePerReplica).toBeUndefined(); // intervals from s=2 (settled) cover 1 s
-    expect(r[4]).toMatchObject({ saturated: true });
-    expect(r[4]!.servicePerReplica).toBeCloseTo(150);
+    expect(r[6]!.servicePerReplica).toBeUndefined(); // intervals from s=5 (settled for a window) cover 1 s
+    expect(r[7]).toMatchObject({ saturated: true });
+    expect(r[7]!.servicePerReplica).toBeCloseTo(150);
     expect(r[7]!.processedRate).toBeCloseTo(300);
   });
 

@@ -113,9 +113,6 @@ export function processedBetween(a: CounterSample, b: CounterSample): number {
   return Math.max(0, b.read - b.pending - (a.read - a.pending));
 }
 
-/** Seconds the replica count must have been unchanged before an interval may measure capacity (new workers start up). */
-export const RATE_SETTLE_S = 2;
-
 /** A sample with the time since which its replica count has been unchanged. */
 interface Stamped extends CounterSample {
   replicasSince: number;
@@ -125,8 +122,8 @@ interface Stamped extends CounterSample {
  * Measures λ and μ from counter samples. μ, one replica's capacity, is only visible while the
  * replicas are busy. Each interval between two samples is a capacity measurement when entries waited
  * undelivered at both ends (lag > 0: the workers never ran dry) and the replica count was the same at
- * both ends and had been so for `settleS` before it (workers just started do not yet process, which
- * would understate μ). μ = processed / replica-seconds over the measuring intervals of the window, once
+ * both ends and had been so for `settleS` (by default one window) before it: workers just added are
+ * still starting (a process, a pod) and would make μ look smaller than it is. μ = processed / replica-seconds over the measuring intervals of the window, once
  * they cover `min(2 s, 0.4 × window)`; otherwise the last μ stays. Outside such windows the observed
  * rate per replica (replicas settled over the window) is only a lower bound, which raises μ when it is
  * above the estimate and never lowers it. Counters that go backwards (stream re-created) restart the
@@ -138,7 +135,7 @@ export class RateEstimator {
 
   constructor(
     private readonly windowS: number,
-    private readonly settleS = RATE_SETTLE_S,
+    private readonly settleS = windowS,
   ) {
     if (!(windowS > 0)) throw new RangeError(`rate estimator: windowS=${windowS} is invalid: expected a number > 0`);
     if (!(settleS >= 0)) throw new RangeError(`rate estimator: settleS=${settleS} is invalid: expected a number ≥ 0`);
