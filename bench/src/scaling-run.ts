@@ -26,9 +26,14 @@ export interface LoadPhase {
  */
 export const WORKER_ENV = { SIM_WORK_MS: '250', CONCURRENCY: '10', BATCH_SIZE: '10', LOG_LEVEL: 'warn', CLAIM_IDLE_MS: '5000', SHUTDOWN_GRACE_MS: '5000' };
 export const PER_WORKER_RATE = 40;
+/**
+ * A trickle one worker takes, a ramp up to the burst (so that the replicas can follow within the HPA's
+ * scale-up limit and the start-up time of a worker process, the same for both modes), a minute of
+ * steady burst that 5 workers keep up with and 3 do not, a trickle.
+ */
 export const SCENARIO: LoadPhase[] = [
   { name: 'quiet', durationS: 10, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE / 2 },
-  { name: 'ramp', durationS: 15, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE * 2 },
+  { name: 'ramp', durationS: 30, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE * 4 },
   // 4 workers' worth at the nominal rate: 5 workers keep up (with room for a loaded machine), 3 do not.
   { name: 'burst', durationS: 60, fromRate: PER_WORKER_RATE * 4, toRate: PER_WORKER_RATE * 4 },
   { name: 'after', durationS: 25, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE / 2 },

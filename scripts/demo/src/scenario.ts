@@ -30,8 +30,10 @@ export interface DemoTuning {
   batchSize: number;
   /** What one worker processes per second at most: concurrency × 1000 / workMs. */
   perWorkerRate: number;
-  /** TARGET_PER_REPLICA: outstanding entries per replica. */
+  /** TARGET_PER_REPLICA: outstanding entries per replica (the lag mode; the rate mode before it measured a worker's rate). */
   targetPerReplica: number;
+  /** TARGET_LAG_SECONDS of the rate mode: the backlog-age objective. */
+  targetLagSeconds: number;
   /** POLL_INTERVAL_MS of the autoscaler. */
   pollIntervalMs: number;
   /** SCALE_DOWN_WINDOW_S: short enough to scale back within the last quiet phase. */
@@ -92,6 +94,7 @@ export function buildScenario(durationS: number): Scenario {
       batchSize: concurrency * 2,
       perWorkerRate,
       targetPerReplica: 50,
+      targetLagSeconds: 5,
       pollIntervalMs: durationS < 60 ? 500 : 1000,
       scaleDownWindowS: Math.min(30, Math.max(2, Math.round(durationS * 0.08))),
       cooldownS: Math.min(30, Math.max(2, Math.round(durationS * 0.08))),
