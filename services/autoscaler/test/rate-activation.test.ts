@@ -4,7 +4,7 @@
  */
 import Redis from 'ioredis';
 import { readGroupBacklog } from '@stream-workers/core';
-import { RateSignal } from '../src/rate-signal';
+import { RateSignal, servingConsumers } from '../src/rate-signal';
 import { ActivationWatch } from '../src/activation-watch';
 import { captureLogger } from './support/helpers';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
@@ -58,6 +58,31 @@ describe('rate signal and activation watch (shared Redis, unique keys)', () => {
     expect(last.outstanding).toBe(120);
     expect(last.raw).toBe(3);
     expect(last.busy).toBe(true);
+  });
+
+  test('replicas the target reports but that do not read yet (starting) do not count in μ', async () => {
+    const stream = `${prefix}:starting`;
+    await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    let t = 0;
+    const { logger } = captureLogger();
+    const signal = new RateSignal({ redis, stream, group: 'g', read: readGroupBacklog, logger, policy: { rateWindowS: 3, targetDrainS: 10 }, now: () => t });
+    // The target says 4 replicas; one consumer reads (20/s) while 40/s arrive: three are still starting.
+    let last = await signal.read(4);
+    for (let s = 1; s <= 6; s++) {
+      await step(stream, 40, 20);
+      t = s * 1000;
+      last = await signal.read(4);
+    }
+    expect(last.detail).toMatchObject({ serving: 1, servicePerReplica: 20, saturated: true });
+  });
+
+  test.each<[string, number, unknown]>([
+    ['two reading, one idle for a minute', 2, [['name', 'a', 'pending', 0, 'idle', 10], ['name', 'b', 'pending', 3, 'idle', 2999], ['name', 'c', 'pending', 0, 'idle', 60_000]]],
+    ['Redis 7.2 reply with inactive', 1, [['name', 'a', 'pending', 0, 'idle', 5, 'inactive', 5]]],
+    ['no consumers', 0, []],
+    ['not a reply', 0, null],
+  ])('servingConsumers: %s → %p', (_name, expected, reply) => {
+    expect(servingConsumers(reply)).toBe(expected);
   });
 
   test('without a group the lag count applies (raw undefined) and outstanding is the stream length', async () => {
