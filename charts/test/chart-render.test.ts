@@ -141,8 +141,9 @@ describe.each(CI)('%s', (file) => {
       else expect(url.valueFrom?.secretKeyRef).toBeDefined();
     }
     expect(images.size).toBe(1);
-    // Credentials come only from Secrets the user creates: the chart renders none.
-    expect(find(objs, 'Secret')).toHaveLength(0);
+    // Credentials come from Secrets the user creates, except the ones the chart generates (kept across
+    // upgrades): the producer's API token (producer.auth.mode=token without existingSecret) and the ACL users.
+    expect(find(objs, 'Secret').map((o) => o.metadata.name).filter((n) => !/-(producer-tokens|redis-acl)$/.test(n))).toEqual([]);
   });
 });
 
@@ -473,18 +474,24 @@ describe('the environment the chart renders is one every service accepts', () =>
 
   test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
     // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local).
-    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS']);
+    // REDIS_PASSWORD_FILE: the chart passes the ACL user's password as REDIS_PASSWORD from its Secret.
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'REDIS_PASSWORD_FILE']);
     // The simulated handler's variables go only to workers without HANDLER.
     const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
-    const simulated = services(render({ set: ['worker.simulation.poisonType=poison'] }));
+    const simulated = services(render({ set: ['worker.simulation.poisonType=poison', 'redis.acl.enabled=true'] }));
+    // The producer's jwt variables go only to producers with producer.auth.mode=jwt (JWKS from a URL or a ConfigMap).
+    const jwt = ['producer.auth.mode=jwt', 'producer.auth.jwt.issuer=https://kubernetes.default.svc'];
+    const jwtUrl = services(render({ set: [...jwt, 'producer.auth.jwt.jwksUrl=https://kubernetes.default.svc/openid/v1/jwks'] }));
+    const jwtFile = services(render({ set: [...jwt, 'producer.auth.jwt.jwksConfigMap=cluster-jwks'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
       const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n));
-      const set = new Set([...withHandler, ...simulated].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
+      const set = new Set([...withHandler, ...simulated, ...jwtUrl, ...jwtFile].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
       expect({ component, unset: names.filter((n) => !set.has(n)) }).toEqual({ component, unset: [] });
     }
     // Defaults: what the chart renders parses to what the service would use without the variable,
     // except where the chart must know better (its own names, its Redis, its selector).
-    const ownNames = new Set(['REDIS_URL', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE']);
+    // AUTH_MODE: the chart authenticates by default (token), a bare service does not (none).
+    const ownNames = new Set(['REDIS_URL', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE', 'AUTH_MODE', 'API_TOKENS_FILE']);
     for (const s of services(render())) {
       const def = CONFIGS[s.component]!;
       const defaults = def.parse({});

@@ -105,7 +105,11 @@ values); an external Redis takes a plain URL or the whole URL from a Secret.
 {{- define "sw.redisEnv" -}}
 {{- if .Values.redis.enabled }}
 {{- $host := include "sw.redisHost" . }}
-{{- if .Values.redis.auth.enabled }}
+{{- if .Values.redis.acl.enabled }}
+{{- /* Each service's user and password come from sw.redisUserEnv (REDIS_USERNAME, REDIS_PASSWORD). */}}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:6379" $host | quote }}
+{{- else if .Values.redis.auth.enabled }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
