@@ -71,7 +71,7 @@ export class DemoProcesses {
   /** Polls `GET <url>/readyz` until 200, the child exits, the run aborts or `timeoutMs` passes. */
   async waitReady(c: ChildService, url: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let last = '';
+    let last: string;
     while (!this.o.signal.aborted) {
       if (c.exitStatus !== undefined) return; // reported by the exit watcher
       try {
