@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import type { RunResult } from './scaling-run';
+import { PER_WORKER_RATE, SCENARIO, type RunResult } from './scaling-run';
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 const C = { replicas: '#1d3557', backlog: '#457b9d', age: '#e76f51', grid: '#e5e7eb', text: '#374151', burst: '#fdecea' };
@@ -56,7 +56,7 @@ export function renderScalingChart(results: readonly RunResult[], title: string)
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="30" text-anchor="middle" font-family="${FONT}" font-size="18" fill="${C.text}">${title}</text>`,
-    `<text x="${W / 2}" y="50" text-anchor="middle" font-family="${FONT}" font-size="12" fill="${C.text}">same load (quiet, ramp, burst of 600 events/s shaded, quiet), real worker processes of 150 events/s each</text>`,
+    `<text x="${W / 2}" y="50" text-anchor="middle" font-family="${FONT}" font-size="12" fill="${C.text}">same load (quiet, ramp, burst of ${SCENARIO[2]!.fromRate} events/s shaded, quiet), real worker processes of ${PER_WORKER_RATE} events/s each</text>`,
     ...panels,
     '</svg>',
   ].join('\n');

@@ -5,12 +5,13 @@
  * are in {@link scalingFigures}.
  */
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import Redis from 'ioredis';
 import { buildEvent, createLogger, readGroupBacklog, toFields, type ScalingMode } from '@stream-workers/core';
 import { Autoscaler, LocalProcessTarget, createSignal } from '@stream-workers/autoscaler';
 import { REPO_ROOT, sleep } from './bench-support';
 
-/** The load: like the demo's (quiet, ramp, burst of four workers' worth, quiet), shortened. */
+/** The load: the issue's (a trickle, a ramp, a steady burst that BURST_WORKERS keep up with, a trickle). */
 export interface LoadPhase {
   name: 'quiet' | 'ramp' | 'burst' | 'after';
   durationS: number;
@@ -18,17 +19,32 @@ export interface LoadPhase {
   toRate: number;
 }
 
-/** One worker: CONCURRENCY 6 × 1000 / SIM_WORK_MS 40 = 150 events/s at most. */
-export const WORKER_ENV = { SIM_WORK_MS: '40', CONCURRENCY: '6', BATCH_SIZE: '12', LOG_LEVEL: 'warn', CLAIM_IDLE_MS: '5000', SHUTDOWN_GRACE_MS: '5000' };
-export const PER_WORKER_RATE = 150;
+/**
+ * One worker: CONCURRENCY 10 × 1000 / SIM_WORK_MS 250 = 40 events/s at most. The simulated handler
+ * waits (a timer, no CPU), so the capacity per replica is known and a loaded 2-core machine still runs
+ * the scenario; long waits make the scheduling delays of a loaded machine a small part of each event.
+ */
+export const WORKER_ENV = { SIM_WORK_MS: '250', CONCURRENCY: '10', BATCH_SIZE: '10', LOG_LEVEL: 'warn', CLAIM_IDLE_MS: '5000', SHUTDOWN_GRACE_MS: '5000' };
+export const PER_WORKER_RATE = 40;
+/**
+ * A trickle one worker takes, a ramp up to the burst (so that the replicas can follow within the HPA's
+ * scale-up limit and the start-up time of a worker process, the same for both modes), a minute of
+ * steady burst that 5 workers keep up with and 3 do not, a trickle.
+ */
 export const SCENARIO: LoadPhase[] = [
-  { name: 'quiet', durationS: 8, fromRate: 15, toRate: 15 },
-  { name: 'ramp', durationS: 12, fromRate: 20, toRate: 210 },
-  { name: 'burst', durationS: 25, fromRate: 600, toRate: 600 },
-  { name: 'after', durationS: 25, fromRate: 15, toRate: 15 },
+  { name: 'quiet', durationS: 10, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE / 2 },
+  { name: 'ramp', durationS: 30, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE * 4 },
+  // 4 workers' worth at the nominal rate: 5 workers keep up (with room for a loaded machine), 3 do not.
+  { name: 'burst', durationS: 60, fromRate: PER_WORKER_RATE * 4, toRate: PER_WORKER_RATE * 4 },
+  { name: 'after', durationS: 25, fromRate: PER_WORKER_RATE / 2, toRate: PER_WORKER_RATE / 2 },
 ];
-/** The autoscaler settings both modes share (the demo's, for a 2 minute run). */
-export const POLICY = { targetPerReplica: 50, minReplicas: 1, maxReplicas: 8, cooldownS: 10, scaleDownWindowS: 10 };
+/**
+ * The autoscaler settings both modes share. TARGET_PER_REPLICA=40 is one second of one worker's work,
+ * the lag a KEDA user would allow per replica; 5 workers keeping up hold about 5 × 8 entries in flight
+ * (32/s each × 0.25 s) plus what they read ahead, so ceil(outstanding / 40) falls below 5 in the
+ * middle of the burst, as KEDA's would.
+ */
+export const POLICY = { targetPerReplica: 40, minReplicas: 1, maxReplicas: 8, cooldownS: 10, scaleDownWindowS: 10 };
 export const POLL_MS = 1000;
 /** The rate mode's settings: the defaults plus a 5 s backlog-age objective (TARGET_LAG_SECONDS). */
 export const RATE = { targetDrainS: 30, targetLagSeconds: 5, rateWindowS: 5 };
@@ -48,6 +64,8 @@ export interface RunResult {
   samples: Sample[];
   burst: { startS: number; endS: number };
   loadEndS: number;
+  /** Mean 1-minute load average of the machine over the run. */
+  loadAvg: number;
 }
 
 function rateAt(tS: number): number {
@@ -77,6 +95,17 @@ async function generate(redis: Redis, stream: string, t0: number, totalS: number
   }
 }
 
+/** Waits until the group has a consumer (the first worker is reading). */
+async function waitForConsumer(redis: Redis, stream: string, group: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const consumers = (await redis.xinfo('CONSUMERS', stream, group).catch(() => [])) as unknown[];
+    if (consumers.length > 0) return;
+    if (Date.now() > deadline) throw new Error(`no worker of ${stream} started within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 /** Runs the scenario in one mode, then waits (at most drainTimeoutS) for the backlog to empty. */
 export async function runScenario(redisUrl: string, mode: ScalingMode, progress: (m: string) => void, drainTimeoutS = 90): Promise<RunResult> {
   const stream = `scaling-${mode}-${Date.now()}`;
@@ -94,10 +123,14 @@ export async function runScenario(redisUrl: string, mode: ScalingMode, progress:
   const signal = createSignal({ stream, group, scalingMode: mode, ...RATE }, redis, logger);
   const autoscaler = new Autoscaler({ target, backlog: signal, policy: POLICY, pollIntervalMs: POLL_MS, logger });
   const samples: Sample[] = [];
+  const loads: number[] = [];
   const totalS = SCENARIO.reduce((s, p) => s + p.durationS, 0);
   const burstStartS = SCENARIO[0]!.durationS + SCENARIO[1]!.durationS;
   try {
     autoscaler.start();
+    // Both modes start from one running worker: its process start (seconds on a loaded machine) is not
+    // part of the scenario.
+    await waitForConsumer(redis, stream, group, 120_000);
     const t0 = Date.now();
     const load = generate(producer, stream, t0, totalS);
     let drainedAt: number | undefined;
@@ -109,6 +142,7 @@ export async function runScenario(redisUrl: string, mode: ScalingMode, progress:
       const outstanding = obs.status === 'ok' ? obs.backlog.outstanding : obs.status === 'no-group' ? obs.streamLength : 0;
       const ageS = obs.status === 'ok' ? Math.max(obs.backlog.lagSeconds, obs.backlog.oldestPendingSeconds) : obs.status === 'no-group' ? obs.lagSeconds : 0;
       samples.push({ t, replicas: autoscaler.replicas ?? 0, outstanding, ageS });
+      loads.push(loadavg()[0]!);
       if (t > totalS && outstanding === 0 && drainedAt === undefined) drainedAt = t;
       if (t > totalS + drainTimeoutS) break;
       if (t >= nextLog) {
@@ -123,5 +157,5 @@ export async function runScenario(redisUrl: string, mode: ScalingMode, progress:
     redis.disconnect();
     producer.disconnect();
   }
-  return { mode, samples, burst: { startS: burstStartS, endS: burstStartS + SCENARIO[2]!.durationS }, loadEndS: totalS };
+  return { mode, samples, burst: { startS: burstStartS, endS: burstStartS + SCENARIO[2]!.durationS }, loadEndS: totalS, loadAvg: loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length) };
 }

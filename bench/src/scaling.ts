@@ -5,6 +5,7 @@
  * docs/autoscaler.md.
  */
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import Redis from 'ioredis';
 import { createLogger } from '@stream-workers/core';
 import { Autoscaler, LocalProcessTarget, createActivationWatch, createSignal } from '@stream-workers/autoscaler';
@@ -43,18 +44,32 @@ export interface ScalingFigures {
   directionChanges: number;
   ageP99S: number;
   maxBacklog: number;
+  /**
+   * The steady part of the burst, the issue's case: from the first sample in the burst at which the
+   * backlog of the ramp is drained (outstanding ≤ TARGET_PER_REPLICA) to the burst's end. NaN if never.
+   */
+  steady: { startS: number; directionChanges: number; ageP99S: number; maxBacklog: number };
   replicaSeconds: number;
   /** From the burst's end until outstanding ≤ TARGET_PER_REPLICA (what one replica holds in flight); NaN if never. */
   drainS: number;
 }
 
+const p99 = (samples: readonly Sample[]): number => (samples.length ? quantile(samples.map((s) => s.ageS).sort((a, b) => a - b), 0.99) : NaN);
+
 export function scalingFigures(r: RunResult): ScalingFigures {
-  const ages = r.samples.map((s) => s.ageS).sort((a, b) => a - b);
   const drained = r.samples.find((s) => s.t >= r.burst.endS && s.outstanding <= POLICY.targetPerReplica);
+  const steadyStart = r.samples.find((s) => s.t >= r.burst.startS && s.t < r.burst.endS && s.outstanding <= POLICY.targetPerReplica)?.t ?? NaN;
+  const steady = r.samples.filter((s) => s.t >= steadyStart && s.t < r.burst.endS);
   return {
     directionChanges: directionChanges(r.samples, r.burst.startS, r.burst.endS),
-    ageP99S: quantile(ages, 0.99),
+    ageP99S: p99(r.samples),
     maxBacklog: Math.max(...r.samples.map((s) => s.outstanding)),
+    steady: {
+      startS: steadyStart,
+      directionChanges: Number.isNaN(steadyStart) ? NaN : directionChanges(r.samples, steadyStart, r.burst.endS),
+      ageP99S: p99(steady),
+      maxBacklog: steady.length ? Math.max(...steady.map((s) => s.outstanding)) : NaN,
+    },
     replicaSeconds: replicaSeconds(r.samples, r.loadEndS),
     drainS: drained ? drained.t - r.burst.endS : NaN,
   };
@@ -115,7 +130,7 @@ async function activation(ctx: BenchContext): Promise<void> {
     spawn.sort((a, b) => a - b);
     processed.sort((a, b) => a - b);
     const name = watch ? 'watch' : 'poll_5s';
-    ctx.progress(`${name}: spawn ${spawn.map((x) => x.toFixed(0)).join(' ')} ms; processed ${processed.map((x) => x.toFixed(0)).join(' ')} ms`);
+    ctx.progress(`${name} (load average ${loadavg()[0]!.toFixed(1)}): spawn ${spawn.map((x) => x.toFixed(0)).join(' ')} ms; processed ${processed.map((x) => x.toFixed(0)).join(' ')} ms`);
     if (watch) ctx.goal('activation_watch_spawn_median_ms', quantile(spawn, 0.5), 'max', 1000, 'ms');
     else ctx.figure('activation_poll_5s_spawn_median_ms', quantile(spawn, 0.5), 'ms');
     ctx.figure(`activation_${name}_processed_median_ms`, quantile(processed, 0.5), 'ms');
@@ -136,11 +151,19 @@ export const scalingModes: Benchmark = {
       ctx.figure(`scaling_${mode}_max_backlog`, f.maxBacklog, 'entries');
       ctx.figure(`scaling_${mode}_replica_seconds`, f.replicaSeconds, 'replica·s');
       ctx.figure(`scaling_${mode}_time_to_drain_s`, f.drainS, 's');
+      ctx.figure(`scaling_${mode}_steady_burst_from_s`, f.steady.startS, 's');
+      ctx.figure(`scaling_${mode}_steady_burst_direction_changes`, f.steady.directionChanges);
+      ctx.figure(`scaling_${mode}_steady_burst_backlog_age_p99_s`, f.steady.ageP99S, 's');
+      ctx.figure(`scaling_${mode}_steady_burst_max_backlog`, f.steady.maxBacklog, 'entries');
+      ctx.figure(`scaling_${mode}_load_average`, r.loadAvg);
     }
     const [lag, rate] = results.map(scalingFigures) as [ScalingFigures, ScalingFigures];
     ctx.goal('scaling_rate_direction_changes_in_burst', rate.directionChanges, 'max', 0);
     ctx.goal('scaling_rate_over_lag_backlog_age_p99', rate.ageP99S / lag.ageP99S, 'max', 0.5, '×');
     ctx.goal('scaling_rate_over_lag_replica_seconds', rate.replicaSeconds / lag.replicaSeconds, 'max', 1.1, '×');
+    // The same two goals on the steady part of the burst (what the issue describes: workers keeping up).
+    ctx.goal('scaling_rate_steady_burst_direction_changes', rate.steady.directionChanges, 'max', 0);
+    ctx.goal('scaling_rate_over_lag_steady_burst_backlog_age_p99', rate.steady.ageP99S / lag.steady.ageP99S, 'max', 0.5, '×');
     const png = await writeScalingChart(results, join(__dirname, '..', 'results', 'scaling.png'));
     ctx.progress(`chart: ${png}`);
     await activation(ctx);

@@ -36,6 +36,10 @@ export const demoConfig = defineConfig('demo', {
   ),
   reportDir: str('DEMO_REPORT_DIR', { description: 'Where the report (index.html, chart.png, summary.json, logs/) is written', default: 'demo-report' }),
   minReplicas: int('DEMO_MIN_REPLICAS', { description: 'MIN_REPLICAS of the autoscaler', default: 1, min: 0, max: 4 }),
+  scaling: oneOf('DEMO_SCALING', ['lag', 'rate', 'both'] as const, {
+    description: 'SCALING_MODE of the autoscaler: `lag` (KEDA parity), `rate`, or `both`: the same scenario once per mode, drawn side by side in the report',
+    default: 'lag',
+  }),
   maxReplicas: int('DEMO_MAX_REPLICAS', { description: 'MAX_REPLICAS of the autoscaler', default: 6, min: 1, max: 32 }),
   view: oneOf('DEMO_VIEW', ['auto', 'tty', 'plain'] as const, { description: '`tty`: redraw a live table; `plain`: one log line per second; `auto`: tty when stdout is a terminal', default: 'auto' }),
   logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'Log level of the services (their logs go to <DEMO_REPORT_DIR>/logs/)', default: 'info' }),

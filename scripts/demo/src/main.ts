@@ -12,23 +12,25 @@ import { demoConfig } from './config';
 import { Demo } from './demo';
 import { GeneratorLoad } from './generator-load';
 import { writeReport } from './report';
+import { figuresOf, writeComparison } from './comparison';
+import type { Summary } from './summary';
+import type { ScalingMode } from '@stream-workers/core';
 
-async function main(): Promise<number> {
-  const config = demoConfig.parse(process.env);
-  if (config.maxReplicas <= config.minReplicas) {
-    process.stderr.write(`DEMO_MAX_REPLICAS=${config.maxReplicas} must be above DEMO_MIN_REPLICAS=${config.minReplicas}\n`);
-    return 2;
-  }
-  const runId = config.runId ?? randomBytes(4).toString('hex');
+type Config = ReturnType<typeof demoConfig.parse>;
+
+/** One demo run in `mode`, its report in `reportDir`; `current` lets a signal reach the running one. */
+function makeDemo(config: Config, mode: ScalingMode, reportDir: string, runId: string, both: boolean): Demo {
   const baseEnv: Record<string, string> = {};
   for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[k]) baseEnv[k] = process.env[k]!;
   const view = config.view === 'auto' ? (process.stdout.isTTY ? 'tty' : 'plain') : config.view;
-  const demo = new Demo({
+  return new Demo({
     durationS: config.durationS,
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-    reportDir: config.reportDir,
+    reportDir,
     minReplicas: config.minReplicas,
     maxReplicas: config.maxReplicas,
+    scalingMode: mode,
+    ...(both ? { streamSuffix: `-${mode}` } : {}),
     view,
     logLevel: config.logLevel,
     keepKeys: config.keepKeys,
@@ -37,30 +39,33 @@ async function main(): Promise<number> {
     baseEnv,
     load: (target) => new GeneratorLoad(target),
   });
+}
 
+/** First signal: interrupt the running demo; second: kill every process it started. */
+function onSignals(current: () => Demo | undefined): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
     if (signals === 1) {
-      demo.interrupt(signal === 'SIGINT' ? 'Ctrl-C' : signal);
+      current()?.interrupt(signal === 'SIGINT' ? 'Ctrl-C' : signal);
       return;
     }
     process.stderr.write(`second ${signal}: killing every process the demo started\n`);
-    demo.forceKill();
+    current()?.forceKill();
     process.exit(130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+}
 
-  const summary = await demo.run();
-  const files = writeReport(config.reportDir, summary);
+function printSummary(summary: Summary, files: { html: string; png: string; json: string }): void {
   const c = summary.counts;
   const line = (k: string, v: string | number): string => `  ${k.padEnd(16)} ${v}`;
   process.stdout.write(
     [
       '',
-      `demo ${summary.outcome}${summary.reason ? ` (${summary.reason.split('\n')[0]})` : ''} in ${summary.elapsedS.toFixed(0)} s`,
+      `demo ${summary.outcome}${summary.reason ? ` (${summary.reason.split('\n')[0]})` : ''} in ${summary.elapsedS.toFixed(0)} s (SCALING_MODE=${summary.config.scalingMode})`,
       line('published', c.published),
       line('processed', c.processed),
       line('dead-lettered', `${c.deadLettered} (${c.poisonPublished} poison events)`),
@@ -74,7 +79,38 @@ async function main(): Promise<number> {
       '',
     ].join('\n'),
   );
-  return summary.exitCode;
+}
+
+async function main(): Promise<number> {
+  const config = demoConfig.parse(process.env);
+  if (config.maxReplicas <= config.minReplicas) {
+    process.stderr.write(`DEMO_MAX_REPLICAS=${config.maxReplicas} must be above DEMO_MIN_REPLICAS=${config.minReplicas}\n`);
+    return 2;
+  }
+  const runId = config.runId ?? randomBytes(4).toString('hex');
+  const scaling = config.scaling;
+  const both = scaling === 'both';
+  const modes: ScalingMode[] = scaling === 'both' ? ['lag', 'rate'] : [scaling];
+  let current: Demo | undefined;
+  onSignals(() => current);
+  const summaries: Summary[] = [];
+  for (const mode of modes) {
+    current = makeDemo(config, mode, both ? join(config.reportDir, mode) : config.reportDir, runId, both);
+    const summary = await current.run();
+    const dir = both ? join(config.reportDir, mode) : config.reportDir;
+    printSummary(summary, writeReport(dir, summary));
+    summaries.push(summary);
+    if (current.interrupted) break;
+  }
+  if (both && summaries.length === modes.length) {
+    const files = writeComparison(config.reportDir, summaries);
+    for (const f of summaries.map(figuresOf)) {
+      process.stdout.write(`SCALING_MODE=${f.mode}: direction changes in the burst ${f.directionChanges}, backlog age p99 ${f.ageP99S.toFixed(1)} s, max backlog ${f.maxBacklog}, replica-seconds ${f.replicaSeconds.toFixed(0)}, drain ${f.drainS === null ? '–' : `${f.drainS.toFixed(0)} s`}\n`);
+    }
+    process.stdout.write(`side by side: ${files.html}  chart: ${files.png}\n`);
+  }
+  const codes = summaries.map((s) => s.exitCode);
+  return codes.includes(130) ? 130 : Math.max(0, ...codes);
 }
 
 main().then(

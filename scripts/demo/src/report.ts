@@ -1,30 +1,37 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { renderChart, type ChartPhase } from './chart';
+import { renderChart, type ChartOptions, type ChartPhase } from './chart';
 import type { Summary } from './summary';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** The chart of a summary as SVG. */
-export function chartOf(s: Summary): string {
+/** The chart's samples and options for a summary (`title` default: the demo's, with the outcome). */
+export function chartInputOf(s: Summary, title?: string): { samples: Summary['timeline']; options: ChartOptions } {
   const c = s.counts;
   const phases: ChartPhase[] = s.config.phases.map((p) => ({ name: p.name, startS: p.startS, endS: p.startS + p.durationS }));
   const end = Math.max(...s.timeline.map((x) => x.t), phases.length ? phases[phases.length - 1]!.endS : 0);
   const last = phases[phases.length - 1];
   if (last && end > last.endS + 0.5) phases.push({ name: 'drain', startS: last.endS, endS: end });
-  return renderChart(s.timeline, {
-    title: `stream-workers demo${s.outcome === 'completed' ? '' : ` (${s.outcome})`}`,
+  const options: ChartOptions = {
+    title: `${title ?? 'stream-workers demo'}${s.outcome === 'completed' ? '' : ` (${s.outcome})`}`,
     subtitle: `published ${c.published} · processed ${c.processed} · dead-lettered ${c.deadLettered} · duplicates ${c.duplicates} · lost ${c.lost} · replicas ${s.replicas.min}–${s.replicas.max}`,
     phases,
     minReplicas: s.replicas.min,
     maxReplicas: s.replicas.max,
-  });
+  };
+  return { samples: s.timeline, options };
+}
+
+/** The chart of a summary as SVG. */
+export function chartOf(s: Summary): string {
+  const { samples, options } = chartInputOf(s);
+  return renderChart(samples, options);
 }
 
 /** Renders SVG to PNG with resvg (system fonts for the text). */
-export function svgToPng(svg: string): Buffer {
-  const r = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'width', value: 1600 }, background: '#ffffff' });
+export function svgToPng(svg: string, widthPx = 1600): Buffer {
+  const r = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'width', value: widthPx }, background: '#ffffff' });
   return r.render().asPng();
 }
 

@@ -30,8 +30,10 @@ export interface DemoTuning {
   batchSize: number;
   /** What one worker processes per second at most: concurrency × 1000 / workMs. */
   perWorkerRate: number;
-  /** TARGET_PER_REPLICA: outstanding entries per replica. */
+  /** TARGET_PER_REPLICA: outstanding entries per replica (the lag mode; the rate mode before it measured a worker's rate). */
   targetPerReplica: number;
+  /** TARGET_LAG_SECONDS of the rate mode: the backlog-age objective. */
+  targetLagSeconds: number;
   /** POLL_INTERVAL_MS of the autoscaler. */
   pollIntervalMs: number;
   /** SCALE_DOWN_WINDOW_S: short enough to scale back within the last quiet phase. */
@@ -60,20 +62,22 @@ export interface Scenario {
 const round = (n: number): number => Math.round(n * 10) / 10;
 
 /**
- * The scenario for `durationS` seconds: quiet (15 %), ramp (25 %), a burst about four times what
- * one worker takes (20 %), quiet again (40 %, long enough for the scale-down window and the drain of
- * the workers scaled down).
+ * The scenario for `durationS` seconds: quiet (10 %), ramp (20 %), a steady burst of four workers'
+ * worth that five workers keep up with (40 %: long enough for the lag mode's count to fall while the
+ * workers keep up, issue 16), quiet again (30 %, long enough for the scale-down window and the drain
+ * of the workers scaled down). The simulated handler waits 250 ms per event, 10 at a time (40 events/s
+ * per worker): a timer, no CPU, so the story is the same on a loaded machine.
  */
 export function buildScenario(durationS: number): Scenario {
-  const workMs = 40;
-  const concurrency = 6;
-  const perWorkerRate = (concurrency * 1000) / workMs; // 150 events/s
-  const quiet = Math.round(perWorkerRate / 10); // 15/s: one worker idles
+  const workMs = 250;
+  const concurrency = 10;
+  const perWorkerRate = (concurrency * 1000) / workMs; // 40 events/s
+  const quiet = Math.round(perWorkerRate / 10); // 4/s: one worker idles
   const shares: Array<[PhaseName, number, string, number, number, number]> = [
-    ['quiet', 0.15, 'steady trickle: one worker is enough', quiet, quiet, 0],
-    ['ramp', 0.25, 'load rises past what one worker takes', Math.round(perWorkerRate * 0.14), Math.round(perWorkerRate * 1.4), 1],
-    ['burst', 0.2, 'a burst about four times one worker: backlog grows, replicas go up', perWorkerRate * 4, perWorkerRate * 4, 2],
-    ['cooldown', 0.4, 'quiet again: the backlog drains, replicas go back to the minimum', quiet, quiet, 0],
+    ['quiet', 0.1, 'steady trickle: one worker is enough', quiet, quiet, 0],
+    ['ramp', 0.2, 'load rises past what one worker takes', Math.round(perWorkerRate * 0.14), Math.round(perWorkerRate * 1.4), 1],
+    ['burst', 0.4, 'a steady burst of four workers\' worth: replicas go up, then five keep up', perWorkerRate * 4, perWorkerRate * 4, 2],
+    ['cooldown', 0.3, 'quiet again: the backlog drains, replicas go back to the minimum', quiet, quiet, 0],
   ];
   let at = 0;
   const phases: Phase[] = shares.map(([name, share, description, fromRate, toRate, poison]) => {
@@ -89,9 +93,10 @@ export function buildScenario(durationS: number): Scenario {
     tuning: {
       workMs,
       concurrency,
-      batchSize: concurrency * 2,
+      batchSize: concurrency,
       perWorkerRate,
       targetPerReplica: 50,
+      targetLagSeconds: 5,
       pollIntervalMs: durationS < 60 ? 500 : 1000,
       scaleDownWindowS: Math.min(30, Math.max(2, Math.round(durationS * 0.08))),
       cooldownS: Math.min(30, Math.max(2, Math.round(durationS * 0.08))),

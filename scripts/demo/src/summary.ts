@@ -1,3 +1,4 @@
+import type { ScalingMode } from '@stream-workers/core';
 import type { Sample } from './sample';
 import type { Phase, DemoTuning } from './scenario';
 
@@ -58,6 +59,8 @@ export interface Summary {
   deadLetterStream: string;
   config: {
     durationS: number;
+    /** SCALING_MODE of the autoscaler in this run. */
+    scalingMode: ScalingMode;
     minReplicas: number;
     maxReplicas: number;
     tuning: DemoTuning;

@@ -44,16 +44,36 @@ export interface RateSignalOptions {
   now?: () => number;
 }
 
-/** The group's counters from `XINFO STREAM` / `XINFO GROUPS`, or undefined when Redis gives none (< 7, no group). */
-async function readCounters(redis: Redis, stream: string, group: string): Promise<{ added: number; read: number; pending: number } | undefined> {
-  const res = await redis.pipeline().xinfo('STREAM', stream).xinfo('GROUPS', stream).exec();
+/**
+ * A consumer counts as serving when it read (or tried to) within this many ms: a worker that keeps
+ * reading, as every busy worker does while entries wait. A replica still starting (no XREADGROUP yet)
+ * or one that is gone does not.
+ */
+export const SERVING_IDLE_MS = 3000;
+
+/** Consumers of an `XINFO CONSUMERS` reply (RESP2) whose `idle` is below `maxIdleMs`. */
+export function servingConsumers(reply: unknown, maxIdleMs = SERVING_IDLE_MS): number {
+  if (!Array.isArray(reply)) return 0;
+  let n = 0;
+  for (const c of reply) {
+    if (!Array.isArray(c)) continue;
+    const i = c.indexOf('idle');
+    const idle = i >= 0 ? Number(c[i + 1]) : NaN;
+    if (Number.isFinite(idle) && idle < maxIdleMs) n += 1;
+  }
+  return n;
+}
+
+/** The group's counters from `XINFO STREAM` / `GROUPS` / `CONSUMERS`, or undefined when Redis gives none (< 7, no group). */
+async function readCounters(redis: Redis, stream: string, group: string): Promise<{ added: number; read: number; pending: number; serving: number } | undefined> {
+  const res = await redis.pipeline().xinfo('STREAM', stream).xinfo('GROUPS', stream).xinfo('CONSUMERS', stream, group).exec();
   if (!res) return undefined;
-  const [[sErr, s], [gErr, g]] = res as [[Error | null, unknown], [Error | null, unknown]];
-  if (sErr || gErr) return undefined; // no stream (yet): the lag count applies
+  const [[sErr, s], [gErr, g], [cErr, c]] = res as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]];
+  if (sErr || gErr || cErr) return undefined; // no stream or group (yet): the lag count applies
   const added = parseStreamInfo(s).entriesAdded;
   const gi = parseGroupsInfo(g).find((x) => x.name === group);
   if (added === undefined || !gi || typeof gi.entriesRead !== 'number') return undefined;
-  return { added, read: gi.entriesRead, pending: gi.pending };
+  return { added, read: gi.entriesRead, pending: gi.pending, serving: servingConsumers(c) };
 }
 
 const round1 = (n: number | undefined): number | null => (n === undefined ? null : Math.round(n * 10) / 10);
@@ -93,7 +113,10 @@ export class RateSignal {
     const outstanding = outstandingOf(obs);
     const waiting = obs.status === 'ok' ? obs.backlog.lag : outstanding;
     if (!counters) return { outstanding, detail: { mode: null, waiting } };
-    const est = this.estimator.add({ t: this.now(), ...counters, lag: waiting, replicas: currentReplicas });
+    // The replicas that serve: the target's count, less those not reading yet (a worker process or pod
+    // still starting would make one replica's capacity look smaller than it is).
+    const { serving, ...c } = counters;
+    const est = this.estimator.add({ t: this.now(), ...c, lag: waiting, replicas: Math.min(currentReplicas, serving) });
     const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy);
     return {
       outstanding,
@@ -105,6 +128,7 @@ export class RateSignal {
         processedRate: round1(est.processedRate),
         servicePerReplica: round1(est.servicePerReplica),
         saturated: est.saturated,
+        serving,
         rateCount: raw ?? null,
       },
     };

@@ -4,7 +4,7 @@
  */
 import Redis from 'ioredis';
 import { readGroupBacklog } from '@stream-workers/core';
-import { RateSignal } from '../src/rate-signal';
+import { RateSignal, servingConsumers } from '../src/rate-signal';
 import { ActivationWatch } from '../src/activation-watch';
 import { captureLogger } from './support/helpers';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
@@ -45,18 +45,44 @@ describe('rate signal and activation watch (shared Redis, unique keys)', () => {
     const first = await signal.read(1);
     expect(first.outstanding).toBe(0);
     expect(first.raw).toBeUndefined(); // no counters yet (entries-read is NULL on a fresh group): the lag count
-    // One replica doing 20/s while 40/s arrive: entries wait at every sample, the window measures μ = 20.
+    // One replica doing 20/s while 40/s arrive: entries wait at every sample; once the replica count has
+    // been steady for the settle time (one window, 3 s), two such 1 s intervals measure μ = 20.
     let last = first;
-    for (let s = 1; s <= 5; s++) {
+    for (let s = 1; s <= 6; s++) {
       await step(stream, 40, 20);
       t = s * 1000;
       last = await signal.read(1);
     }
     expect(last.detail).toMatchObject({ arrivalRate: 40, processedRate: 20, servicePerReplica: 20, saturated: true });
-    // λ 40, waiting 100 → (40 + 100/10) / 20 = 2.5 → 3.
-    expect(last.outstanding).toBe(100);
+    // λ 40, waiting 120 → (40 + 120/10) / 20 = 2.6 → 3.
+    expect(last.outstanding).toBe(120);
     expect(last.raw).toBe(3);
     expect(last.busy).toBe(true);
+  });
+
+  test('replicas the target reports but that do not read yet (starting) do not count in μ', async () => {
+    const stream = `${prefix}:starting`;
+    await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    let t = 0;
+    const { logger } = captureLogger();
+    const signal = new RateSignal({ redis, stream, group: 'g', read: readGroupBacklog, logger, policy: { rateWindowS: 3, targetDrainS: 10 }, now: () => t });
+    // The target says 4 replicas; one consumer reads (20/s) while 40/s arrive: three are still starting.
+    let last = await signal.read(4);
+    for (let s = 1; s <= 6; s++) {
+      await step(stream, 40, 20);
+      t = s * 1000;
+      last = await signal.read(4);
+    }
+    expect(last.detail).toMatchObject({ serving: 1, servicePerReplica: 20, saturated: true });
+  });
+
+  test.each<[string, number, unknown]>([
+    ['two reading, one idle for a minute', 2, [['name', 'a', 'pending', 0, 'idle', 10], ['name', 'b', 'pending', 3, 'idle', 2999], ['name', 'c', 'pending', 0, 'idle', 60_000]]],
+    ['Redis 7.2 reply with inactive', 1, [['name', 'a', 'pending', 0, 'idle', 5, 'inactive', 5]]],
+    ['no consumers', 0, []],
+    ['not a reply', 0, null],
+  ])('servingConsumers: %s → %p', (_name, expected, reply) => {
+    expect(servingConsumers(reply)).toBe(expected);
   });
 
   test('without a group the lag count applies (raw undefined) and outstanding is the stream length', async () => {
@@ -69,21 +95,32 @@ describe('rate signal and activation watch (shared Redis, unique keys)', () => {
     expect(r.raw).toBeUndefined();
   });
 
+  /** The CLIENT LIST line of the connection named `name` ('' while it is not connected). */
+  async function clientLine(name: string): Promise<string> {
+    return ((await redis.client('LIST')) as string).split('\n').find((l) => l.includes(` name=${name} `)) ?? '';
+  }
+
   test('activation watch: an entry added while idle wakes it through the blocking XREAD', async () => {
     const stream = `${prefix}:act`;
     const { logger, lines } = captureLogger();
     const conn = new Redis(SHARED_REDIS_URL);
+    const name = `watch-${prefix}`;
+    await conn.client('SETNAME', name);
     let woke = 0;
-    const watch = new ActivationWatch({ redis: conn, stream, isIdle: () => true, onEntry: () => (woke += 1), logger, blockMs: 60_000 });
-    watch.start();
-    // The XREAD is blocked once the connection shows a blocked client; then one entry must wake it.
-    await waitFor(async () => ((await redis.client('LIST')) as string).includes('cmd=xread'), 10_000, 20, 'the watch blocking in XREAD');
-    const addedAt = Date.now();
-    await redis.xadd(stream, '*', 'first', '1');
-    await waitFor(() => woke > 0, 10_000, 5, 'the watch to wake');
-    console.log(`activation watch woke ${Date.now() - addedAt} ms after XADD (figure, not asserted)`);
-    expect(lines.some((l) => l.msg === 'activation watch: first entry at 0 replicas, deciding now')).toBe(true);
-    await watch.close();
+    const watch = new ActivationWatch({ redis: conn, stream, isIdle: () => true, onEntry: () => (woke += 1), logger, blockMs: 600_000 });
+    try {
+      watch.start();
+      // Only once THIS connection is blocked in its XREAD (other clients of the shared Redis may be in
+      // one too) is the tail position taken; then one entry must wake it. No timing is assumed.
+      await waitFor(async () => /flags=b .*cmd=xread/.test(await clientLine(name)), 60_000, 20, 'the watch blocking in XREAD');
+      const addedAt = Date.now();
+      await redis.xadd(stream, '*', 'first', '1');
+      await waitFor(() => woke > 0, 60_000, 5, 'the watch to wake');
+      console.log(`activation watch woke ${Date.now() - addedAt} ms after XADD (figure, not asserted)`);
+      expect(lines.some((l) => l.msg === 'activation watch: first entry at 0 replicas, deciding now')).toBe(true);
+    } finally {
+      await watch.close();
+    }
     expect(watch.wakeups).toBe(1);
   });
 
@@ -96,13 +133,15 @@ describe('rate signal and activation watch (shared Redis, unique keys)', () => {
     const name = `watch-${prefix}`;
     await conn.client('SETNAME', name);
     const watch = new ActivationWatch({ redis: conn, stream, isIdle: () => (checks++, false), onEntry: () => (woke += 1), logger, idleCheckMs: 5 });
-    watch.start();
-    await redis.xadd(stream, '*', 'a', '1');
-    // After ten idle checks the connection's last command is still the CLIENT SETNAME sent above.
-    await waitFor(() => checks >= 10, 10_000, 5, 'ten idle checks');
-    const info = ((await redis.client('LIST')) as string).split('\n').find((l) => l.includes(`name=${name}`)) ?? '';
-    expect(info).toMatch(/cmd=client/);
-    expect(woke).toBe(0);
-    await watch.close();
+    try {
+      watch.start();
+      await redis.xadd(stream, '*', 'a', '1');
+      // After ten idle checks the connection's last command is still the CLIENT SETNAME sent above.
+      await waitFor(() => checks >= 10, 60_000, 5, 'ten idle checks');
+      expect(await clientLine(name)).toMatch(/cmd=client/);
+      expect(woke).toBe(0);
+    } finally {
+      await watch.close();
+    }
   });
 });

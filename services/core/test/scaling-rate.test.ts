@@ -44,17 +44,26 @@ describe('rate mode replica math (pure)', () => {
   });
 });
 
-/** Samples every second: `replicas` workers of `mu`/s each under arrivals `lambda`/s, starting with `backlog` waiting. */
-function simulate(est: RateEstimator, steps: Array<{ s: number; lambda: number; replicas: number; mu: number }>, backlog0 = 0) {
-  let added = 0;
+interface Step {
+  s: number;
+  lambda: number;
+  /** Replicas the target reports. */
+  replicas: number;
+  mu: number;
+  /** Replicas actually processing (new workers still starting); default `replicas`. */
+  serving?: number;
+}
+
+/** Samples every second: `serving` workers of `mu`/s each under arrivals `lambda`/s, starting with `backlog0` waiting. */
+function simulate(est: RateEstimator, steps: Step[], backlog0 = 0) {
+  let added = backlog0;
   let read = 0;
   let backlog = backlog0;
-  added += backlog0;
   const out = [];
-  for (const { s, lambda, replicas, mu } of steps) {
+  for (const { s, lambda, replicas, mu, serving } of steps) {
     added += lambda;
     backlog += lambda;
-    const done = Math.min(backlog, replicas * mu);
+    const done = Math.min(backlog, (serving ?? replicas) * mu);
     backlog -= done;
     read += done;
     out.push(est.add({ t: s * S, added, read, pending: 0, lag: backlog, replicas }));
@@ -62,40 +71,52 @@ function simulate(est: RateEstimator, steps: Array<{ s: number; lambda: number; 
   return out;
 }
 
+const run = (from: number, to: number, f: (s: number) => Omit<Step, 's'>): Step[] => Array.from({ length: to - from }, (_, i) => ({ s: from + i, ...f(from + i) }));
+
 describe('RateEstimator (injected clock, simulated counters)', () => {
-  test('measures λ at once and μ only from a full saturated window with constant replicas', () => {
+  test.each<[string, Step[], number | undefined]>([
+    ['saturated, 2 replicas constant', run(0, 8, () => ({ lambda: 400, replicas: 2, mu: 150 })), 150],
+    ['keeping up all along: capacity never seen', run(0, 10, () => ({ lambda: 200, replicas: 2, mu: 150 })), undefined],
+    ['replica count changed, not settled since', run(0, 5, (s) => ({ lambda: 900, replicas: s < 2 ? 2 : 4, mu: 150 })), undefined],
+    // Scaled 1 → 5 at s=6, the new workers serve from s=8: the settle time (one window) keeps the 2 s of 1 serving of 5 out of μ.
+    ['fresh workers starting do not understate μ', run(0, 14, (s) => ({ lambda: 900, replicas: s < 6 ? 1 : 5, serving: s < 8 ? 1 : 5, mu: 150 })), 150],
+    ['measured, then keeping up at a lower load: μ stays', [...run(0, 6, () => ({ lambda: 400, replicas: 2, mu: 150 })), ...run(6, 20, () => ({ lambda: 50, replicas: 2, mu: 150 }))], 150],
+    ['measured at 150, saturated again at 200: the new measurement wins', [...run(0, 6, () => ({ lambda: 400, replicas: 2, mu: 150 })), ...run(6, 16, () => ({ lambda: 500, replicas: 2, mu: 200 }))], 200],
+    // One replica saturated for a few seconds of a ramp (the lag count would add replicas soon after).
+    ['a short saturated stretch of a ramp measures μ', run(0, 8, (s) => ({ lambda: 100 + 20 * s, replicas: 1, mu: 150 })), 150],
+  ])('%s', (_name, steps, mu) => {
     const est = new RateEstimator(5);
-    const steps = Array.from({ length: 8 }, (_, i) => ({ s: i, lambda: 400, replicas: 2, mu: 150 }));
-    const r = simulate(est, steps);
+    simulate(est, steps, 0);
+    if (mu === undefined) expect(est.servicePerReplica).toBeUndefined();
+    else expect(est.servicePerReplica).toBeCloseTo(mu);
+  });
+
+  test('μ is reported once the measuring intervals cover 2 s after the settle time, and λ from the first interval', () => {
+    const est = new RateEstimator(5);
+    const r = simulate(est, run(0, 8, () => ({ lambda: 400, replicas: 2, mu: 150 })));
     expect(r[1]!.arrivalRate).toBe(400);
-    expect(r[1]!.servicePerReplica).toBeUndefined(); // window not full yet
-    expect(r[5]!.saturated).toBe(true);
-    expect(r[5]!.servicePerReplica).toBeCloseTo(150);
+    expect(r[6]!.servicePerReplica).toBeUndefined(); // intervals from s=5 (settled for a window) cover 1 s
+    expect(r[7]).toMatchObject({ saturated: true });
+    expect(r[7]!.servicePerReplica).toBeCloseTo(150);
     expect(r[7]!.processedRate).toBeCloseTo(300);
   });
 
   test('λ follows a step up at the next sample and comes down with the window', () => {
     const est = new RateEstimator(4);
-    const steps = [0, 1, 2, 3, 4].map((s) => ({ s, lambda: 100, replicas: 4, mu: 150 }));
-    simulate(est, steps);
+    simulate(est, run(0, 5, () => ({ lambda: 100, replicas: 4, mu: 150 })));
     const up = est.add({ t: 5000, added: 500 + 600, read: 1100, pending: 0, lag: 0, replicas: 4 });
     expect(up.arrivalRate).toBe(600);
     const down = est.add({ t: 6000, added: 1100 + 100, read: 1200, pending: 0, lag: 0, replicas: 4 });
     expect(down.arrivalRate).toBe(225); // (1200 − 300) / 4 s over the window, above the last interval's 100
   });
 
-  test('an idle window does not lower μ; a busier unsaturated one raises it (a lower bound)', () => {
+  test('a busier unsaturated window raises μ (a lower bound)', () => {
     const est = new RateEstimator(3);
-    simulate(est, Array.from({ length: 5 }, (_, i) => ({ s: i, lambda: 400, replicas: 2, mu: 150 })));
+    simulate(est, run(0, 6, () => ({ lambda: 400, replicas: 2, mu: 150 })));
     expect(est.servicePerReplica).toBeCloseTo(150);
-    simulate(est, Array.from({ length: 5 }, (_, i) => ({ s: 10 + i, lambda: 20, replicas: 2, mu: 150 })));
-    expect(est.servicePerReplica).toBeCloseTo(150);
-  });
-
-  test('a window in which the replica count changed measures nothing', () => {
-    const est = new RateEstimator(3);
-    const r = simulate(est, [0, 1, 2, 3, 4].map((s) => ({ s, lambda: 900, replicas: s < 2 ? 2 : 4, mu: 150 })));
-    expect(r.every((x) => x.servicePerReplica === undefined)).toBe(true);
+    // Workers got faster: 2 × 180 keep up with 360 arriving; no lag, so only the lower bound speaks.
+    simulate(est, run(10, 20, () => ({ lambda: 360, replicas: 2, mu: 400 })));
+    expect(est.servicePerReplica).toBeCloseTo(180);
   });
 
   test('counters going backwards (stream re-created) restart the window', () => {
@@ -104,6 +125,17 @@ describe('RateEstimator (injected clock, simulated counters)', () => {
     est.add({ t: 1000, added: 1100, read: 1100, pending: 0, lag: 0, replicas: 1 });
     const r = est.add({ t: 2000, added: 5, read: 5, pending: 0, lag: 0, replicas: 1 });
     expect(r.arrivalRate).toBeUndefined();
+  });
+});
+
+describe('rate count never drops replicas the arrivals need', () => {
+  // While λ > μ·(n − 1) (more than n − 1 replicas take), the count is at least n; at λ = μ·(n − 1) it may drop.
+  test.each([1, 2, 3, 4, 5, 8, 13].flatMap((n) => [37, 150].map((mu) => [n, mu] as const)))('n=%p μ=%p', (n, mu) => {
+    const p = { targetDrainS: 30, targetLagSeconds: 5 };
+    const justAbove = rateDesiredReplicas({ arrivalRate: mu * (n - 1) + 0.01, servicePerReplica: mu, waiting: 0 }, p);
+    expect(justAbove).toBeGreaterThanOrEqual(n);
+    const at = rateDesiredReplicas({ arrivalRate: mu * (n - 1), servicePerReplica: mu, waiting: 0 }, p);
+    expect(at).toBe(n - 1);
   });
 });
 
@@ -141,5 +173,60 @@ describe('ScaleDecider with the rate mode count', () => {
     const first = d.decide({ nowMs: 0, currentReplicas: 1, outstanding: 10, raw: 40 });
     expect(first.desired).toBe(5); // +4 pods per period
     expect(first.limitedBy).toEqual(expect.arrayContaining(['max', 'scale-up-rate']));
+  });
+});
+
+/**
+ * A closed loop in simulated seconds: the issue's scenario (a trickle, a ramp, a burst that 5 workers of
+ * 40/s keep up with, a trickle), workers that start serving 1 s after they are added and hold up to
+ * 4 entries in flight, the decider fed every second in the lag mode or with the rate count.
+ */
+function closedLoop(mode: 'lag' | 'rate') {
+  const mu = 40;
+  const lambdaAt = (s: number) => (s < 10 ? 20 : s < 25 ? 20 + (60 * (s - 10)) / 15 : s < 85 ? 180 : 20);
+  const decider = new ScaleDecider({ targetPerReplica: 20, minReplicas: 1, maxReplicas: 8, scaleDownWindowS: 10 });
+  const est = new RateEstimator(5);
+  let replicas = 1;
+  let serving = 1;
+  let backlog = 0;
+  let added = 0;
+  let read = 0;
+  const trace: Array<{ s: number; replicas: number; backlog: number }> = [];
+  for (let s = 0; s < 110; s++) {
+    const lambda = lambdaAt(s);
+    added += lambda;
+    backlog += lambda;
+    const done = Math.min(backlog, serving * mu);
+    backlog -= done;
+    read += done;
+    const inFlight = Math.min(4 * serving, done);
+    const outstanding = backlog + inFlight;
+    const e = est.add({ t: s * S, added, read: read + inFlight, pending: inFlight, lag: backlog, replicas });
+    const raw = mode === 'rate' ? rateDesiredReplicas({ arrivalRate: e.arrivalRate ?? 0, servicePerReplica: e.servicePerReplica, waiting: backlog }, { targetDrainS: 30, targetLagSeconds: 5 }) : undefined;
+    serving = replicas; // workers added at the last decision serve from now on
+    replicas = decider.decide({ nowMs: s * S, currentReplicas: replicas, outstanding, raw, busy: lambda > 0 }).desired;
+    serving = Math.min(serving, replicas); // removed workers stop at once
+    trace.push({ s, replicas, backlog });
+  }
+  const burst = trace.filter((x) => x.s >= 25 && x.s < 85);
+  let changes = 0;
+  let dir = 0;
+  for (let i = 1; i < trace.length; i++) {
+    const d = Math.sign(trace[i]!.replicas - trace[i - 1]!.replicas);
+    if (d === 0) continue;
+    if (trace[i]!.s >= 25 && trace[i]!.s < 85 && dir !== 0 && d !== dir) changes += 1;
+    dir = d;
+  }
+  return { changes, maxBacklogInBurst: Math.max(...burst.map((x) => x.backlog)), replicasInBurst: burst.map((x) => x.replicas) };
+}
+
+describe('closed loop on the issue scenario (simulated workers, injected clock)', () => {
+  test('the lag count falls mid-burst and comes back; the rate count holds 5 through the burst', () => {
+    const lag = closedLoop('lag');
+    const rate = closedLoop('rate');
+    expect(lag.changes).toBeGreaterThanOrEqual(1);
+    expect(rate.changes).toBe(0);
+    expect(rate.replicasInBurst.slice(5)).toEqual(rate.replicasInBurst.slice(5).map(() => 5));
+    expect(rate.maxBacklogInBurst).toBeLessThan(lag.maxBacklogInBurst);
   });
 });

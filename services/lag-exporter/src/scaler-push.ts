@@ -23,12 +23,20 @@ export interface ActivityOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
+/** The id of the stream's last entry, `0-0` when it is empty or does not exist (XREAD after it waits for the first). */
+export async function tailId(redis: Redis, stream: string): Promise<string> {
+  const last = (await redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+  return last[0]?.[0] ?? '0-0';
+}
+
 /**
  * `StreamIsActive` (KEDA's external-push trigger): sends the activity at once, then only changes.
- * While inactive it waits with `XREAD BLOCK … STREAMS <stream> $` on its own connection, so the first
- * entry is answered within a round trip (no polling); each wake-up or block timeout re-reads the
- * activity (an entry added between two XREADs is caught by that read). While active it re-reads every
- * `activeCheckMs` to push the return to inactive.
+ * While inactive it waits with `XREAD BLOCK … STREAMS <stream> <tail>` on its own connection, where
+ * `<tail>` is the stream's last entry id read BEFORE the activity: an entry added at any moment after
+ * that read (also before the XREAD reaches Redis, e.g. while the connection is still being opened)
+ * answers the XREAD at once, so the first entry is pushed within a round trip (no polling, and no
+ * window in which `$` would miss it). Each wake-up or block timeout re-reads the activity. While active
+ * it re-reads every `activeCheckMs` to push the return to inactive.
  */
 export function streamActivity(call: grpc.ServerWritableStream<unknown, { result: boolean }>, o: ActivityOptions): ActivityCall {
   const conn = o.redis.duplicate();
@@ -45,6 +53,7 @@ export function streamActivity(call: grpc.ServerWritableStream<unknown, { result
     let failing = false;
     while (!stopped) {
       try {
+        const tail = await tailId(o.redis, o.stream);
         const { active } = await o.read();
         failing = false;
         if (active !== last && !stopped) {
@@ -52,7 +61,7 @@ export function streamActivity(call: grpc.ServerWritableStream<unknown, { result
           last = active;
         }
         if (active) await sleep(o.activeCheckMs ?? 1000);
-        else await conn.xread('COUNT', 1, 'BLOCK', o.blockMs ?? 5000, 'STREAMS', o.stream, '$');
+        else await conn.xread('COUNT', 1, 'BLOCK', o.blockMs ?? 5000, 'STREAMS', o.stream, tail);
       } catch (err) {
         if (stopped) break;
         if (!failing) o.logger.warn({ stream: o.stream, ...errorFields(err) }, 'external scaler push: cannot read the backlog; retrying');

@@ -11,6 +11,7 @@ import { LagExporter } from '../src/app';
 import { EXTERNAL_SCALER_PROTO, ExternalScalerServer } from '../src/external-scaler';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 import { captureLogger } from './support/metrics';
+import { waitFor } from '../../../test-support/process';
 
 type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 interface ScalerClient extends grpc.Client {
@@ -28,6 +29,11 @@ function client(port: number): ScalerClient {
   return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as ScalerClient;
 }
 
+/** TCP sockets and servers this process holds (Redis connections, gRPC and HTTP servers and channels). */
+function tcpHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
+}
+
 function call<T>(fn: Unary, c: ScalerClient, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => fn.call(c, req, (err, res) => (err ? reject(err) : resolve(res as T))));
 }
@@ -40,8 +46,10 @@ describe('KEDA external scaler over gRPC (shared Redis, unique keys)', () => {
   let scaler: ExternalScalerServer;
   let httpPort: number;
   let c: ScalerClient;
+  let baseline: number;
 
   beforeAll(async () => {
+    baseline = tcpHandles();
     admin = new Redis(SHARED_REDIS_URL);
     const { logger } = captureLogger();
     redis = createRedis({ url: SHARED_REDIS_URL, role: 'command', logger });
@@ -57,6 +65,10 @@ describe('KEDA external scaler over gRPC (shared Redis, unique keys)', () => {
     await closeRedis(redis);
     await deleteKeys(admin, prefix);
     admin.disconnect();
+    // Nothing may stay open (jest would not exit): the push streams' own connections, the gRPC server
+    // and channel, the exporter's HTTP server and Redis connection all close. Waits with a deadline:
+    // sockets finish closing asynchronously.
+    await waitFor(() => tcpHandles() <= baseline, 30_000, 50, `TCP handles back to ${baseline} (now ${tcpHandles()})`);
   });
 
   const ref = (meta: Record<string, string>) => ({ name: 'workers', namespace: 'default', scalerMetadata: meta });
@@ -106,17 +118,20 @@ describe('KEDA external scaler over gRPC (shared Redis, unique keys)', () => {
       });
       s.once('error', reject);
     });
-    await next();
-    expect(got[0]!.result).toBe(false);
-    const pushed = next();
-    // The first answer came after the server's first read, so its XREAD is about to block; the entry is
-    // caught either by that XREAD or by the re-read after it.
-    const t0 = performance.now();
-    await admin.xadd(stream, '*', 'first', '1');
-    await pushed;
-    expect(got[1]!.result).toBe(true);
-    console.log(`StreamIsActive pushed true ${(got[1]!.at - t0).toFixed(1)} ms after the first XADD (figure, not asserted)`);
-    s.cancel();
+    try {
+      await next();
+      expect(got[0]!.result).toBe(false);
+      const pushed = next();
+      // The first answer came after the server's first read; its XREAD waits after the stream's tail as
+      // it was before that read, so the entry wakes it even if it is added before the XREAD is sent.
+      const t0 = performance.now();
+      await admin.xadd(stream, '*', 'first', '1');
+      await pushed;
+      expect(got[1]!.result).toBe(true);
+      console.log(`StreamIsActive pushed true ${(got[1]!.at - t0).toFixed(1)} ms after the first XADD (figure, not asserted)`);
+    } finally {
+      s.cancel();
+    }
   });
 
   test.each([

@@ -113,20 +113,32 @@ export function processedBetween(a: CounterSample, b: CounterSample): number {
   return Math.max(0, b.read - b.pending - (a.read - a.pending));
 }
 
+/** A sample with the time since which its replica count has been unchanged. */
+interface Stamped extends CounterSample {
+  replicasSince: number;
+}
+
 /**
  * Measures λ and μ from counter samples. μ, one replica's capacity, is only visible while the
- * replicas are busy: a window counts as a capacity measurement when the replica count did not change
- * in it and entries waited undelivered at every sample (lag > 0); then μ = processed rate / replicas.
- * Outside such windows the observed rate per replica is only a lower bound, which raises μ when it
- * is above the estimate and never lowers it. Counters that go backwards (stream re-created) restart
- * the window.
+ * replicas are busy. Each interval between two samples is a capacity measurement when entries waited
+ * undelivered at both ends (lag > 0: the workers never ran dry) and the replica count was the same at
+ * both ends and had been so for `settleS` (by default one window) before it: workers just added are
+ * still starting (a process, a pod) and would make μ look smaller than it is. μ = processed / replica-seconds over the measuring intervals of the window, once
+ * they cover `min(2 s, 0.4 × window)`; otherwise the last μ stays. Outside such windows the observed
+ * rate per replica (replicas settled over the window) is only a lower bound, which raises μ when it is
+ * above the estimate and never lowers it. Counters that go backwards (stream re-created) restart the
+ * window.
  */
 export class RateEstimator {
-  private readonly samples: CounterSample[] = [];
+  private readonly samples: Stamped[] = [];
   private mu: number | undefined;
 
-  constructor(private readonly windowS: number) {
+  constructor(
+    private readonly windowS: number,
+    private readonly settleS = windowS,
+  ) {
     if (!(windowS > 0)) throw new RangeError(`rate estimator: windowS=${windowS} is invalid: expected a number > 0`);
+    if (!(settleS >= 0)) throw new RangeError(`rate estimator: settleS=${settleS} is invalid: expected a number ≥ 0`);
   }
 
   /** The current μ, entries per replica per second. */
@@ -140,11 +152,31 @@ export class RateEstimator {
       if (sample.t > last.t) this.samples.length = 0; // counters reset: start over
       else return this.estimate(); // clock went backwards or a duplicate: ignore
     }
-    this.samples.push(sample);
+    const prev = this.samples[this.samples.length - 1];
+    const replicasSince = prev && prev.replicas === sample.replicas ? prev.replicasSince : sample.t;
+    this.samples.push({ ...sample, replicasSince });
     const start = sample.t - this.windowS * 1000;
     // Keep one sample at or before the window start, so the window spans windowS once it is full.
     while (this.samples.length > 2 && this.samples[1]!.t <= start) this.samples.shift();
     return this.estimate();
+  }
+
+  /** Processed entries and replica-seconds over the window's capacity-measuring intervals. */
+  private saturatedIntervals(): { processed: number; replicaS: number; spanS: number } {
+    let processed = 0;
+    let replicaS = 0;
+    let spanS = 0;
+    for (let i = 1; i < this.samples.length; i++) {
+      const a = this.samples[i - 1]!;
+      const b = this.samples[i]!;
+      const settled = a.replicas > 0 && b.replicas === a.replicas && a.t - b.replicasSince >= this.settleS * 1000;
+      if (!settled || !(a.lag > 0) || !(b.lag > 0)) continue;
+      const dtS = (b.t - a.t) / 1000;
+      processed += processedBetween(a, b);
+      replicaS += a.replicas * dtS;
+      spanS += dtS;
+    }
+    return { processed, replicaS, spanS };
   }
 
   private estimate(): RateEstimate {
@@ -160,14 +192,15 @@ export class RateEstimator {
     const lastRate = Math.max(0, last.added - prev.added) / ((last.t - prev.t) / 1000);
     const arrivalRate = Math.max(Math.max(0, last.added - first.added) / spanS, lastRate);
     const processedRate = processedBetween(first, last) / spanS;
-    const full = spanS >= this.windowS * 0.8 && this.samples.length >= 3;
-    const replicas = first.replicas;
-    const steady = replicas > 0 && this.samples.every((s) => s.replicas === replicas);
-    const saturated = full && steady && this.samples.every((s) => s.lag > 0);
-    if (steady && full && processedRate > 0) {
+    const sat = this.saturatedIntervals();
+    const saturated = sat.spanS >= Math.min(2, this.windowS * 0.4) && sat.processed > 0;
+    if (saturated) {
+      this.mu = sat.processed / sat.replicaS;
+    } else if (this.mu !== undefined && processedRate > 0) {
+      const replicas = first.replicas;
+      const settled = replicas > 0 && last.replicas === replicas && first.t - last.replicasSince >= this.settleS * 1000;
       const perReplica = processedRate / replicas;
-      if (saturated) this.mu = perReplica;
-      else if (this.mu !== undefined && perReplica > this.mu) this.mu = perReplica;
+      if (settled && spanS >= this.windowS * 0.8 && perReplica > this.mu) this.mu = perReplica;
     }
     return { arrivalRate, processedRate, servicePerReplica: this.mu, saturated };
   }
