@@ -82,7 +82,6 @@ export class Autoscaler {
     });
     const registry = opts.registry;
     if (registry) {
-      const self = this;
       const gauge = (name: string, help: string, value: () => number | undefined) =>
         new Gauge({
           name: `${METRIC_PREFIX}${name}`,
@@ -94,13 +93,13 @@ export class Autoscaler {
             else this.set(v);
           },
         });
-      gauge('autoscaler_desired_replicas', 'Replica count of the last scaling decision', () => self.desired);
-      gauge('autoscaler_current_replicas', 'Replica count of the target as last read', () => self.current);
-      gauge('autoscaler_outstanding', 'Outstanding entries (lag + pending) of the group as last read; absent while unreadable', () => self.outstanding);
+      gauge('autoscaler_desired_replicas', 'Replica count of the last scaling decision', () => this.desired);
+      gauge('autoscaler_current_replicas', 'Replica count of the target as last read', () => this.current);
+      gauge('autoscaler_outstanding', 'Outstanding entries (lag + pending) of the group as last read; absent while unreadable', () => this.outstanding);
       gauge('autoscaler_leader', '1 when this replica holds the leader lease and makes the decisions', () => ((opts.isLeader?.() ?? true) ? 1 : 0));
-      gauge('autoscaler_paused', '1 while the target carries stream-workers.io/paused: "true"', () => (self.paused ? 1 : 0));
-      gauge('autoscaler_max_replicas', 'MAX_REPLICAS of the policy', () => self.decider.policy.maxReplicas);
-      gauge('autoscaler_min_replicas', 'MIN_REPLICAS of the policy', () => self.decider.policy.minReplicas);
+      gauge('autoscaler_paused', '1 while the target carries stream-workers.io/paused: "true"', () => (this.paused ? 1 : 0));
+      gauge('autoscaler_max_replicas', 'MAX_REPLICAS of the policy', () => this.decider.policy.maxReplicas);
+      gauge('autoscaler_min_replicas', 'MIN_REPLICAS of the policy', () => this.decider.policy.minReplicas);
       this.scaleEvents = new Counter({
         name: `${METRIC_PREFIX}autoscaler_scale_events_total`,
         help: 'Replica changes applied to the target, by direction',
