@@ -40,8 +40,11 @@ export interface CheckedVarSpec<T> extends VarSpec<T> {
 /** A malformed configuration value. The message names the variable, the value and what is allowed. */
 export class ConfigError extends Error {
   constructor(
+    /** The environment variable. */
     readonly variable: string,
+    /** The value it had (undefined: not set). */
     readonly value: string | undefined,
+    /** What is allowed, in words. */
     readonly allowed: string,
   ) {
     super(
@@ -53,7 +56,9 @@ export class ConfigError extends Error {
   }
 }
 
-interface BaseOptions<T> {
+/** What every variable spec takes: its description and how its default is found. */
+export interface BaseOptions<T> {
+  /** What the variable does (the README's table shows it). */
   description: string;
   /** Default value used when the variable is unset or empty. */
   default?: T;
@@ -194,15 +199,19 @@ export function redisUrl(name: string, opts: BaseOptions<string>): CheckedVarSpe
 
 /** pino's levels, accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino level name (`LOG_LEVEL`). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The specs of a config object, keyed by the property they fill. */
 export type ConfigSpec = Record<string, VarSpec<unknown>>;
+/** The typed object a {@link ConfigSpec} parses into. */
 export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
 
 /** A set of variables that parses into a typed object. */
 export interface ConfigDefinition<S extends ConfigSpec> {
+  /** The service the variables configure (named in errors and docs). */
   readonly service: string;
+  /** The variables' specs, keyed by the property each fills. */
   readonly specs: S;
   /** Parses `env`, collecting every error; throws one {@link ConfigErrors} naming all bad variables. */
   parse(env: Env): ConfigOf<S>;
@@ -210,12 +219,14 @@ export interface ConfigDefinition<S extends ConfigSpec> {
 
 /** Several malformed variables at once. */
 export class ConfigErrors extends Error {
+  /** @param errors Every malformed variable, in spec order. */
   constructor(readonly errors: ConfigError[]) {
     super(errors.map((e) => e.message).join('\n'));
     this.name = 'ConfigErrors';
   }
 }
 
+/** Defines a set of variables (the specs) that `parse` turns into a typed object. */
 export function defineConfig<S extends ConfigSpec>(service: string, specs: S): ConfigDefinition<S> {
   return {
     service,
@@ -240,14 +251,20 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S): C
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
 export function commonSpecs(defaultPort: number) {
   return {
+    /** `REDIS_URL`, with `REDIS_USERNAME` / `REDIS_PASSWORD` / `REDIS_PASSWORD_FILE` put into it. */
     redisUrl: withRedisCredentials(redisUrl('REDIS_URL', {
       description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users (or REDIS_USERNAME / REDIS_PASSWORD)',
       default: 'redis://127.0.0.1:6379',
     })),
+    /** `REDIS_USERNAME`: Redis ACL user. */
     redisUsername: optionalStr('REDIS_USERNAME', { description: 'Redis ACL user; put into REDIS_URL (overrides a user in it)' }),
+    /** `REDIS_PASSWORD`: the Redis user's password. */
     redisPassword: optionalStr('REDIS_PASSWORD', { description: 'Password of the Redis user; put into REDIS_URL (overrides a password in it)' }),
+    /** `REDIS_PASSWORD_FILE`: file holding the Redis password; wins over `REDIS_PASSWORD`. */
     redisPasswordFile: optionalStr('REDIS_PASSWORD_FILE', { description: 'File holding the Redis password (a mounted Secret); read at start-up, wins over REDIS_PASSWORD' }),
+    /** `PORT`: port of the HTTP server. */
     port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
+    /** `LOG_LEVEL`: pino log level. */
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
   };
 }

@@ -18,12 +18,24 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
 }
 
 /** The shape prom-client's Registry renders (what `Metric.get()` resolves to). */
-interface MetricSnapshot {
+export interface MetricSnapshot {
+  /** Metric name. */
   name: string;
+  /** Help text. */
   help: string;
+  /** Metric type. */
   type: 'counter' | 'histogram';
+  /** How cluster mode aggregates it. */
   aggregator: 'sum';
-  values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+  /** The samples. */
+  values: Array<{
+    /** Sample value. */
+    value: number;
+    /** Sample labels. */
+    labels: Record<string, string | number>;
+    /** Sample name when not the metric's (`_bucket`, `_sum`, `_count`). */
+    metricName?: string;
+  }>;
 }
 
 /** Registers an object that renders like a prom-client metric (prom-client types accept only its own classes). */
@@ -53,14 +65,20 @@ export class HotCounter<V extends string> {
     for (const r of o.registers) register(r, this);
   }
 
+  /** The metric's name. */
   get name(): string {
     return this.o.name;
   }
 
-  child(value: V): { inc(by?: number): void } {
+  /** The series of one label value (one of the `labelValues` given). */
+  child(value: V): {
+    /** Adds `by` (default 1). */
+    inc(by?: number): void;
+  } {
     return this.children.get(value)!;
   }
 
+  /** The metric as prom-client renders it (called by the registry). */
   async get(): Promise<MetricSnapshot> {
     const values = [...this.children].map(([v, c]) => ({ value: c.n, labels: { [this.o.labelName]: v } }));
     return { name: this.o.name, help: this.o.help, type: 'counter', aggregator: 'sum', values };
@@ -102,14 +120,20 @@ export class HotHistogram<V extends string> {
     for (const r of o.registers) register(r, this);
   }
 
+  /** The metric's name. */
   get name(): string {
     return this.o.name;
   }
 
-  child(value: V): { observe(v: number): void } {
+  /** The series of one label value (one of the `labelValues` given). */
+  child(value: V): {
+    /** Records one observation. */
+    observe(v: number): void;
+  } {
     return this.children.get(value)!;
   }
 
+  /** The metric as prom-client renders it (called by the registry). */
   async get(): Promise<MetricSnapshot> {
     const values: MetricSnapshot['values'] = [];
     for (const [v, c] of this.children) {

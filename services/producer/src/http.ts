@@ -4,3 +4,4 @@
  */
 export * from './config';
 export * from './app';
+export type { Authenticator, Principal } from './auth/types';
