@@ -41,6 +41,9 @@ lint: install ## Type-check everything (tsc -b, tests included) and check the pr
 	@node node_modules/typescript/bin/tsc -p tsconfig.test.json --noEmit
 	@node scripts/lint.mjs
 
+docs-api: install build ## API reference of core, worker, producer, nestjs from the doc comments (TypeDoc) into docs/api/; fails on any undocumented export
+	@node node_modules/typedoc/bin/typedoc
+
 test-reliability: install build ## The chaos suite: worker kills, Redis kills, network cuts, soak (long)
 	@mkdir -p .tmp
 	@$(JEST) --selectProjects reliability --runInBand --json --outputFile=.tmp/jest-reliability.json ; status=$$? ; \
@@ -85,4 +88,4 @@ clean: ## Remove build output
 docs: install ## Regenerate the README's configuration tables from the services' option definitions
 	@UPDATE_DOCS=1 $(JEST) --selectProjects core -- services/core/test/readme-config
 
-.PHONY: demo demo-prerequisites test test-unit cluster-up cluster-down test-k8s docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean
+.PHONY: demo demo-prerequisites docs-api test test-unit cluster-up cluster-down test-k8s docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean

@@ -7,7 +7,15 @@ import { problemHandler, sendProblem } from './problem';
 import { errorFields } from './logger';
 
 /** The answer of a readiness check: ready, or not with a reason shown in `/readyz`. */
-export type Readiness = { /** Ready. */ ready: true } | { /** Not ready. */ ready: false; /** Why (the `/readyz` body shows it). */ reason: string };
+export type Readiness = {
+    /** Ready. */
+    ready: true;
+  } | {
+    /** Not ready. */
+    ready: false;
+    /** Why (the `/readyz` body shows it). */
+    reason: string;
+  };
 
 /** Options for {@link OpsServer}. */
 export interface OpsServerOptions {

@@ -4,4 +4,4 @@
  */
 export * from './config';
 export * from './app';
-export type { Authenticator, Principal } from './auth/types';
+export { Unauthorized, type Authenticator, type Principal } from './auth/types';

@@ -52,9 +52,17 @@ export interface GroupBacklog {
 
 /** The backlog of a group, or why there is none. */
 export type BacklogResult =
-  | { /** The group exists. */ status: 'ok'; /** Its backlog. */ backlog: GroupBacklog }
+  | {
+      /** The group exists. */
+      status: 'ok';
+      /** Its backlog. */
+      backlog: GroupBacklog;
+    }
   /** The stream does not exist: 0 outstanding. */
-  | { /** The stream does not exist. */ status: 'no-stream' }
+  | {
+      /** The stream does not exist. */
+      status: 'no-stream';
+    }
   /** The group does not exist: the whole stream counts (`lagSeconds`: age of the first entry). */
   | {
       /** The group does not exist. */

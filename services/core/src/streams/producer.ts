@@ -45,8 +45,10 @@ export interface PublishResult {
 
 /** The batch held an invalid event: nothing was appended. `errors` name the fields (`[3].type`). */
 export class PublishValidationError extends Error {
-  /** @param errors What is wrong, one entry per field. */
-  constructor(readonly errors: FieldError[]) {
+  constructor(
+    /** What is wrong, one entry per field. */
+    readonly errors: FieldError[],
+  ) {
     super(`invalid event(s): ${errors.slice(0, 5).map((e) => `${e.field} ${e.message}`).join('; ')}${errors.length > 5 ? ` (+${errors.length - 5} more)` : ''}`);
     this.name = 'PublishValidationError';
   }

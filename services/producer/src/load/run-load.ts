@@ -3,6 +3,7 @@ import { StreamProducer, closeRedis, createRedis } from '@stream-workers/core';
 
 /** How the rate changes over the run (the peak is always `rate`). */
 export type LoadShape = 'steady' | 'ramp' | 'burst' | 'waves';
+/** Every {@link LoadShape}. */
 export const LOAD_SHAPES: readonly LoadShape[] = ['steady', 'ramp', 'burst', 'waves'];
 
 /** Options for {@link runLoad}. */
@@ -19,6 +20,7 @@ export interface LoadOptions {
   shape?: LoadShape;
   /** `redis`: the publishing library on a direct connection; `http`: the producer API. */
   via: 'redis' | 'http';
+  /** The stream appended to. */
   stream: string;
   /** Producer base URL for `via: 'http'`; default http://127.0.0.1:8080. */
   url?: string;
@@ -46,9 +48,13 @@ export interface LoadOptions {
 
 /** Progress reported each second. */
 export interface LoadProgress {
+  /** Seconds since the run started. */
   elapsedS: number;
+  /** Events sent so far. */
   sent: number;
+  /** Events the producer confirmed so far. */
   acked: number;
+  /** Failed sends so far. */
   errors: number;
   /** Events acked per second over the last second. */
   rate: number;
@@ -58,9 +64,13 @@ export interface LoadProgress {
 
 /** The final summary: `acked` events are in the stream (confirmed by Redis or a 202). */
 export interface LoadSummary {
+  /** Events sent. */
   sent: number;
+  /** Events the producer confirmed. */
   acked: number;
+  /** Failed sends. */
   errors: number;
+  /** Seconds the run took. */
   durationS: number;
   /** acked / durationS. */
   rate: number;
