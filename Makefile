@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 JEST := node node_modules/jest/bin/jest.js
 JEST_OUT := .tmp/jest.json
-UNIT_PROJECTS := core worker producer lag-exporter autoscaler chart demo
+UNIT_PROJECTS := core worker producer nestjs lag-exporter autoscaler chart demo
 
 ##@ Start here
 demo: demo-prerequisites install build ## Run the whole system locally (own redis-server unless REDIS_URL is set); DEMO_DURATION=seconds
