@@ -8,7 +8,9 @@
  * the other: `nestjs_vs_create_worker` is the median of the pairs' ratios (drift of the shared machine
  * hits both runs of a pair alike; goal ≥ 0.9). `nestjs_cpu_vs_create_worker` is the same ratio of this
  * process's CPU time per event (createWorker's ÷ NestJS's; Redis runs in its own process): what the
- * NestJS layer costs, much less sensitive to a loaded machine than the wall-clock throughput.
+ * NestJS layer costs, much less sensitive to a loaded machine than the wall-clock throughput. A third
+ * subject, the Nest app with `handlerCorrelation: false` (`nestjs_uncorrelated_*`), shows what the one
+ * AsyncLocalStorage.run per event costs.
  */
 import 'reflect-metadata';
 import Redis from 'ioredis';
@@ -49,8 +51,11 @@ async function timeDrain(admin: Redis, group: string): Promise<Run> {
   return { perS: (events * 1000) / (t1 - t0), cpuUsPerEvent: (cpu.user + cpu.system) / events };
 }
 
-/** The no-op handler as a @StreamHandler method of a Nest app; events/s over the whole stream. */
-async function runNest(ctx: BenchContext, admin: Redis, group: string): Promise<Run> {
+/**
+ * The no-op handler as a @StreamHandler method of a Nest app, timed over the whole stream;
+ * `handlerCorrelation` as the module option (false: no AsyncLocalStorage.run per event).
+ */
+async function runNest(ctx: BenchContext, admin: Redis, group: string, handlerCorrelation = true): Promise<Run> {
   class Handlers {
     handle(event: StreamEvent): void {
       noop(event);
@@ -61,7 +66,7 @@ async function runNest(ctx: BenchContext, admin: Redis, group: string): Promise<
   Injectable()(Handlers);
   class BenchModule {}
   Module({
-    imports: [StreamWorkersModule.forRoot({ redisUrl: ctx.redisUrl, consumer: `${group}-c`, registry: new Registry(), logger: createLogger({ service: 'bench', level: 'warn' }), defaults: TUNING })],
+    imports: [StreamWorkersModule.forRoot({ redisUrl: ctx.redisUrl, consumer: `${group}-c`, handlerCorrelation, registry: new Registry(), logger: createLogger({ service: 'bench', level: 'warn' }), defaults: TUNING })],
     providers: [Handlers],
   })(BenchModule);
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: false });
@@ -97,27 +102,25 @@ export const nestjsHandler: Benchmark = {
       await runWorker(ctx, admin, 'worker-warm');
       const nest: Run[] = [];
       const plain: Run[] = [];
+      const bare: Run[] = [];
+      const subjects = [
+        () => runNest(ctx, admin, `nest-${nest.length}`).then((r) => void nest.push(r)),
+        () => runWorker(ctx, admin, `worker-${plain.length}`).then((r) => void plain.push(r)),
+        () => runNest(ctx, admin, `bare-${bare.length}`, false).then((r) => void bare.push(r)),
+      ];
+      const fmt = (r: Run): string => `${Math.round(r.perS)} events/s ${r.cpuUsPerEvent.toFixed(1)} µs CPU/event`;
       for (let i = 0; i < REPS; i++) {
-        // Alternating order, so drift on the shared machine hits both alike.
-        if (i % 2 === 0) {
-          nest.push(await runNest(ctx, admin, `nest-${i}`));
-          plain.push(await runWorker(ctx, admin, `worker-${i}`));
-        } else {
-          plain.push(await runWorker(ctx, admin, `worker-${i}`));
-          nest.push(await runNest(ctx, admin, `nest-${i}`));
-        }
-        const n = nest[i]!;
-        const p = plain[i]!;
-        ctx.progress(
-          `run ${i + 1}/${REPS}: NestJS ${Math.round(n.perS)} events/s ${n.cpuUsPerEvent.toFixed(1)} µs CPU/event, ` +
-            `createWorker ${Math.round(p.perS)} events/s ${p.cpuUsPerEvent.toFixed(1)} µs CPU/event`,
-        );
+        // Rotating order, so drift on the shared machine hits every subject alike.
+        for (let k = 0; k < subjects.length; k++) await subjects[(i + k) % subjects.length]!();
+        ctx.progress(`run ${i + 1}/${REPS}: NestJS ${fmt(nest[i]!)}, createWorker ${fmt(plain[i]!)}, NestJS handlerCorrelation: false ${fmt(bare[i]!)}`);
       }
       ctx.figure('nestjs_events_per_s', Math.round(median(nest.map((r) => r.perS))), 'events/s');
       ctx.figure('nestjs_create_worker_events_per_s', Math.round(median(plain.map((r) => r.perS))), 'events/s');
       ctx.figure('nestjs_cpu_us_per_event', median(nest.map((r) => r.cpuUsPerEvent)), 'µs');
       ctx.figure('nestjs_create_worker_cpu_us_per_event', median(plain.map((r) => r.cpuUsPerEvent)), 'µs');
       ctx.figure('nestjs_cpu_vs_create_worker', median(nest.map((n, i) => plain[i]!.cpuUsPerEvent / n.cpuUsPerEvent)), '×');
+      ctx.figure('nestjs_uncorrelated_cpu_vs_create_worker', median(bare.map((b, i) => plain[i]!.cpuUsPerEvent / b.cpuUsPerEvent)), '×');
+      ctx.figure('nestjs_uncorrelated_vs_create_worker', median(bare.map((b, i) => b.perS / plain[i]!.perS)), '×');
       ctx.goal('nestjs_vs_create_worker', median(nest.map((n, i) => n.perS / plain[i]!.perS)), 'min', 0.9, '×');
     } finally {
       admin.disconnect();

@@ -30,10 +30,12 @@ export class StreamRouter {
   /**
    * @param stream The stream routed (named in errors).
    * @param group The consumer group routed (named in errors).
+   * @param correlate Run each method with the event's correlation as the current one (default true).
    */
   constructor(
     readonly stream: string,
     readonly group: string,
+    private readonly correlate = true,
   ) {}
 
   /** Adds a route; throws when another method already takes the same type and schema version. */
@@ -71,7 +73,8 @@ export class StreamRouter {
 
   /**
    * The worker handler: routes, and runs the method with the event's correlation as the current one.
-   * Per event: two or four map lookups, one small object and one AsyncLocalStorage.run (no closure).
+   * Per event: two or four map lookups, one small object and one AsyncLocalStorage.run (without
+   * `correlate`, only the lookups).
    */
   readonly handle: Handler = (event: StreamEvent, ctx: HandlerContext) => {
     const target = this.resolve(event);
@@ -81,6 +84,7 @@ export class StreamRouter {
         `no @StreamHandler takes type "${event.type}" schemaversion ${event.schemaversion === undefined ? '(none)' : `"${event.schemaversion}"`} on stream "${this.stream}" group "${this.group}"`,
       );
     }
+    if (!this.correlate) return target.handle(event, ctx);
     const correlation = event.traceparent ? { correlationId: event.correlationid, traceparent: event.traceparent } : { correlationId: event.correlationid };
     return runWithCorrelation(correlation, target.handle, event, ctx);
   };

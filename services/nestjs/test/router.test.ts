@@ -6,6 +6,7 @@
 import { isDeadLetterError, type StreamEvent } from '@stream-workers/core';
 import type { HandlerContext } from '@stream-workers/worker';
 import { currentCorrelation, type CorrelationContext } from '../src/correlation';
+import { checkModuleOptions } from '../src/module';
 import { StreamRouter, type RouteTarget } from '../src/router';
 
 const ctx = {} as HandlerContext; // the router passes it through untouched
@@ -92,4 +93,20 @@ test("the method runs with the event's correlation as the current one; outside o
   await router.handle(event('order.paid'), ctx);
   expect(seen).toEqual([{ correlationId: 'c-order.created', traceparent: tp }, { correlationId: 'c-order.paid' }]);
   expect(currentCorrelation()).toBeUndefined();
+});
+
+test('with correlate false the method runs without a current correlation (module option handlerCorrelation: false)', async () => {
+  const seen: Array<CorrelationContext | undefined> = [];
+  const router = new StreamRouter('orders', 'inventory', false);
+  router.add({ name: 'plain', type: 'order.created', handle: () => void seen.push(currentCorrelation()) });
+  await router.handle(event('order.created'), ctx);
+  expect(seen).toEqual([undefined]);
+  expect(() => router.handle(event('order.paid'), ctx)).toThrow('no @StreamHandler takes type "order.paid"');
+});
+
+test('the module rejects a handlerCorrelation that is not a boolean, naming it', () => {
+  expect(() => checkModuleOptions({ redisUrl: 'redis://127.0.0.1:6379', handlerCorrelation: 'no' })).toThrow(
+    'StreamWorkersModule: option handlerCorrelation must be a boolean, got "no"',
+  );
+  expect(checkModuleOptions({ redisUrl: 'redis://127.0.0.1:6379', handlerCorrelation: false }).handlerCorrelation).toBe(false);
 });
