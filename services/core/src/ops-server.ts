@@ -8,14 +8,14 @@ import { errorFields } from './logger';
 
 /** The answer of a readiness check: ready, or not with a reason shown in `/readyz`. */
 export type Readiness = {
-    /** Ready. */
-    ready: true;
-  } | {
-    /** Not ready. */
-    ready: false;
-    /** Why (the `/readyz` body shows it). */
-    reason: string;
-  };
+  /** Ready. */
+  ready: true;
+} | {
+  /** Not ready. */
+  ready: false;
+  /** Why (the `/readyz` body shows it). */
+  reason: string;
+};
 
 /** Options for {@link OpsServer}. */
 export interface OpsServerOptions {

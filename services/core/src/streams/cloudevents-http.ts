@@ -34,16 +34,16 @@ export function fromBinaryHttp(
   headers: HeaderBag,
   body: Buffer,
 ): {
-    /** Read. */
-    ok: true;
-    /** The event's attributes and data, to validate. */
-    input: Record<string, unknown>;
-  } | {
-    /** Unreadable. */
-    ok: false;
-    /** What is wrong. */
-    errors: FieldError[];
-  } {
+  /** Read. */
+  ok: true;
+  /** The event's attributes and data, to validate. */
+  input: Record<string, unknown>;
+} | {
+  /** Unreadable. */
+  ok: false;
+  /** What is wrong. */
+  errors: FieldError[];
+} {
   const input: Record<string, unknown> = {};
   const errors: FieldError[] = [];
   for (const [name, raw] of Object.entries(headers)) {

@@ -169,16 +169,16 @@ export function fieldsToObject(fields: readonly string[]): Record<string, string
 export function parseEntry(
   fields: readonly string[] | null,
 ): {
-    /** Read. */
-    ok: true;
-    /** The event. */
-    event: StreamEvent;
-  } | {
-    /** Not an envelope. */
-    ok: false;
-    /** Why, for the dead letter. */
-    reason: string;
-  } {
+  /** Read. */
+  ok: true;
+  /** The event. */
+  event: StreamEvent;
+} | {
+  /** Not an envelope. */
+  ok: false;
+  /** Why, for the dead letter. */
+  reason: string;
+} {
   if (!fields || fields.length === 0) return { ok: false, reason: 'entry has no fields' };
   // One pass over the fields into locals (the worker's hot path: no intermediate object, last value wins).
   let specversion: string | undefined;

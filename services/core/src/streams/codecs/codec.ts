@@ -18,16 +18,16 @@ export interface DecodeContext {
 
 /** A decoded entry, or why the codec could not read it (the `dlq_error` of a `malformed` dead letter). */
 export type DecodeResult = {
-    /** Read. */
-    ok: true;
-    /** The event. */
-    event: StreamEvent;
-  } | {
-    /** Unreadable. */
-    ok: false;
-    /** What is wrong. */
-    reason: string;
-  };
+  /** Read. */
+  ok: true;
+  /** The event. */
+  event: StreamEvent;
+} | {
+  /** Unreadable. */
+  ok: false;
+  /** What is wrong. */
+  reason: string;
+};
 
 /**
  * Reads one stream entry (its flat `[k1, v1, k2, v2, …]` field list) into the event a handler gets.
