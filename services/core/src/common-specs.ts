@@ -3,6 +3,7 @@ import { ConfigError, LOG_LEVELS, int, oneOf, optionalStr, redisUrl, type Checke
 
 /** The default stream and consumer group (`STREAM`, `GROUP` of the worker and the autoscaler; the producer's `STREAMS`). */
 export const DEFAULT_STREAM = 'events';
+/** The default consumer group (`GROUP`). */
 export const DEFAULT_GROUP = 'workers';
 
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */

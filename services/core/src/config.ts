@@ -26,6 +26,7 @@ export interface VarSpec<T> {
   readonly defaultValue?: T;
   /** Numeric variables: the smallest and largest value allowed (the chart's schema is checked against them). */
   readonly min?: number;
+  /** Numeric variables: the largest value allowed. */
   readonly max?: number;
   /** Human description of what is allowed, used in error messages and docs. */
   readonly allowed: string;

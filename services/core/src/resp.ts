@@ -104,6 +104,7 @@ export class ReceiveBuffer {
     return this.total;
   }
 
+  /** Adds received bytes. */
   append(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
