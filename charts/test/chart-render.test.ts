@@ -473,9 +473,10 @@ describe('the environment the chart renders is one every service accepts', () =>
   });
 
   test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
-    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local).
+    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT, JANITOR_IDLE_MS and
+    // WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE (TARGET_KIND=local).
     // REDIS_PASSWORD_FILE: the chart passes the ACL user's password as REDIS_PASSWORD from its Secret.
-    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'REDIS_PASSWORD_FILE']);
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'WORKER_REDIS_USERNAME', 'WORKER_REDIS_PASSWORD_FILE', 'REDIS_PASSWORD_FILE']);
     // The simulated handler's variables go only to workers without HANDLER.
     const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
     const simulated = services(render({ set: ['worker.simulation.poisonType=poison', 'redis.acl.enabled=true'] }));

@@ -33,12 +33,12 @@ producer worker exporter autoscaler admin
 {{- $streams := default (list $root.Values.stream) $root.Values.producer.streams -}}
 resetkeys{{ range $streams }} ~{{ . }} ~{{ . }}:idem:*{{ end }} resetchannels {{ $conn }} +xadd +evalsha +eval +get +set
 {{- else if eq .user "worker" -}}
-resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load (~{{ $keys.dlq }} +xadd)
+resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load +client|unblock (~{{ $keys.dlq }} +xadd)
 {{- else if eq .user "exporter" -}}
 {{- $patterns := default (list "*") $root.Values.lagExporter.streams -}}
 resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +multi +exec +evalsha +eval +script|load
 {{- else if eq .user "autoscaler" -}}
-resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xgroup|delconsumer +evalsha +eval +script|load
+resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xread +xgroup|delconsumer +evalsha +eval +script|load
 {{- else if eq .user "admin" -}}
 ~* &* +@all
 {{- end -}}

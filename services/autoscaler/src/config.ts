@@ -79,6 +79,12 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   leaseDurationS: int('LEASE_DURATION_S', { description: 'How long a Lease holds without renewal before another replica may take it', default: 15, min: 2, max: 3600, unit: 's' }),
   identity: optionalStr('POD_NAME', { description: 'Identity of this replica in the Lease (the Downward API pod name)', defaultText: '<hostname>_<random>' }),
   kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
+  workerRedisUsername: optionalStr('WORKER_REDIS_USERNAME', {
+    description: 'TARGET_KIND=local: the Redis ACL user of the worker processes (with WORKER_REDIS_PASSWORD_FILE); unset = they connect as the autoscaler does',
+  }),
+  workerRedisPasswordFile: optionalStr('WORKER_REDIS_PASSWORD_FILE', {
+    description: "TARGET_KIND=local: file holding the workers' Redis password; when this or WORKER_REDIS_USERNAME is set, the workers get REDIS_URL without the autoscaler's credentials",
+  }),
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
 }, (c) => (c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []));
 

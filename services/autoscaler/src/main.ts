@@ -17,6 +17,7 @@ import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
 import { DeploymentTarget } from './targets/deployment-target';
 import { LocalProcessTarget } from './targets/local-process-target';
+import { localWorkerEnv } from './targets/worker-env';
 
 /** On Kubernetes, a consumer whose pod is gone must also be idle this long (covers a pod created after the pod list). */
 const GONE_POD_MIN_IDLE_MS = 30_000;
@@ -55,8 +56,8 @@ function deploymentScaling(config: AutoscalerConfig, logger: Logger): Scaling {
 function localScaling(config: AutoscalerConfig, logger: Logger, env: Env): Scaling {
   const target = new LocalProcessTarget({
     script: config.workerScript ?? join(__dirname, '..', '..', 'worker', 'dist', 'main.js'),
-    // The workers inherit this environment (SIM_WORK_MS, CLAIM_IDLE_MS, LOG_LEVEL, …) with the autoscaler's stream, group and Redis.
-    env: { ...env, STREAM: config.stream, GROUP: config.group, REDIS_URL: config.redisUrl },
+    // The workers inherit this environment with the autoscaler's stream, group and Redis, as their own Redis user when set.
+    env: localWorkerEnv(env, config),
     logger,
   });
   return { target, probe: async () => (consumer) => target.liveness(consumer), election: undefined, goneMinIdleMs: 0, unknownIdleMs: config.janitorIdleMs };
