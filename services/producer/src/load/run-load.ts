@@ -99,14 +99,23 @@ export type Sender = (events: object[]) => Promise<void>;
 
 /** {@link LoadOptions} checked, with their defaults applied. */
 export interface LoadSettings {
+  /** Peak events per second. */
   rate: number;
+  /** Length of the run in seconds. */
   durationS: number;
+  /** How the rate changes over the run. */
   shape: LoadShape;
+  /** Events per request. */
   batch: number;
+  /** Requests in flight at most. */
   concurrency: number;
+  /** Stop after this many events. */
   maxEvents: number;
+  /** Every n-th event is of `poisonType` (0: none). */
   poisonEvery: number;
+  /** Type of the poison events. */
   poisonType: string;
+  /** Type of the other events. */
   eventType: string;
 }
 
@@ -131,10 +140,15 @@ export function loadSettings(opts: LoadOptions): LoadSettings {
 
 /** The batches of a run: builds them, sends them, and counts what was sent, acked and failed. */
 export class Batches {
+  /** Events sent. */
   sent = 0;
+  /** Events confirmed. */
   acked = 0;
+  /** Events whose request failed. */
   errors = 0;
+  /** The first error messages, for the summary. */
   readonly errorSamples: string[] = [];
+  /** The requests in flight. */
   readonly pending = new Set<Promise<void>>();
   private readonly runId = randomBytes(4).toString('hex');
 
@@ -143,6 +157,7 @@ export class Batches {
     private readonly send: Sender,
   ) {}
 
+  /** Requests in flight now. */
   get inFlight(): number {
     return this.pending.size;
   }
@@ -185,7 +200,9 @@ export class Batches {
 
 /** The time {@link pace} runs on: seconds since the start, and a wait. */
 export interface PaceClock {
+  /** Seconds since the run started. */
   elapsedS(): number;
+  /** Resolves after `ms` milliseconds. */
   sleep(ms: number): Promise<void>;
 }
 
