@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 JEST := node node_modules/jest/bin/jest.js
 JEST_OUT := .tmp/jest.json
-UNIT_PROJECTS := core worker producer lag-exporter autoscaler chart demo examples packages
+UNIT_PROJECTS := core worker producer nestjs lag-exporter autoscaler chart demo examples packages
 
 ##@ Start here
 demo: demo-prerequisites install build ## Run the whole system locally (own redis-server unless REDIS_URL is set); DEMO_DURATION=seconds
@@ -40,6 +40,9 @@ lint: install ## Type-check everything (tsc -b, tests included), then ESLint (es
 	@node node_modules/typescript/bin/tsc -b
 	@node node_modules/typescript/bin/tsc -p tsconfig.test.json --noEmit
 	@node node_modules/eslint/bin/eslint.js --max-warnings 0 . && echo 'lint: eslint clean'
+
+docs-api: install build ## API reference of core, worker, producer, nestjs from the doc comments (TypeDoc) into docs/api/; fails on any undocumented export
+	@node node_modules/typedoc/bin/typedoc
 
 test-reliability: install build ## The chaos suite: worker kills, Redis kills, network cuts, soak (long)
 	@mkdir -p .tmp
@@ -85,4 +88,4 @@ clean: ## Remove build output
 docs: install ## Regenerate the README's configuration tables from the services' option definitions
 	@UPDATE_DOCS=1 $(JEST) --selectProjects core -- services/core/test/readme-config
 
-.PHONY: demo demo-prerequisites test test-unit cluster-up cluster-down test-k8s docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean
+.PHONY: demo demo-prerequisites docs-api test test-unit cluster-up cluster-down test-k8s docs help install build lint test-reliability bench tools chart-lint manifests images e2e-kind clean

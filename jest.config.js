@@ -4,6 +4,10 @@
  * first; `make test` does that.
  */
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+const swcDecorators = [
+  '@swc/jest',
+  { jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022' }, module: { type: 'commonjs' } },
+];
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
@@ -25,6 +29,8 @@ module.exports = {
     project('core', 'services/core/test'),
     project('worker', 'services/worker/test'),
     project('producer', 'services/producer/test'),
+    // Nest's decorators (legacy, with metadata) in @stream-workers/nestjs's sources.
+    project('nestjs', 'services/nestjs/test', { transform: { '^.+\\.(t|j|mj)s$': swcDecorators } }),
     project('lag-exporter', 'services/lag-exporter/test'),
     project('autoscaler', 'services/autoscaler/test'),
     project('chart', 'charts/test'),

@@ -3,19 +3,26 @@ import { ConfigError, LOG_LEVELS, int, oneOf, optionalStr, redisUrl, type Checke
 
 /** The default stream and consumer group (`STREAM`, `GROUP` of the worker and the autoscaler; the producer's `STREAMS`). */
 export const DEFAULT_STREAM = 'events';
+/** The default consumer group (`GROUP`). */
 export const DEFAULT_GROUP = 'workers';
 
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
 export function commonSpecs(defaultPort: number) {
   return {
+    /** `REDIS_URL`: Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users (or REDIS_USERNAME / REDIS_PASSWORD). */
     redisUrl: withRedisCredentials(redisUrl('REDIS_URL', {
       description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users (or REDIS_USERNAME / REDIS_PASSWORD)',
       default: 'redis://127.0.0.1:6379',
     })),
+    /** `REDIS_USERNAME`: Redis ACL user; put into REDIS_URL (overrides a user in it). */
     redisUsername: optionalStr('REDIS_USERNAME', { description: 'Redis ACL user; put into REDIS_URL (overrides a user in it)' }),
+    /** `REDIS_PASSWORD`: Password of the Redis user; put into REDIS_URL (overrides a password in it). */
     redisPassword: optionalStr('REDIS_PASSWORD', { description: 'Password of the Redis user; put into REDIS_URL (overrides a password in it)' }),
+    /** `REDIS_PASSWORD_FILE`: File holding the Redis password (a mounted Secret); read at start-up, wins over REDIS_PASSWORD. */
     redisPasswordFile: optionalStr('REDIS_PASSWORD_FILE', { description: 'File holding the Redis password (a mounted Secret); read at start-up, wins over REDIS_PASSWORD' }),
+    /** `PORT`: Port of the HTTP server (API or ops endpoints). */
     port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
+    /** `LOG_LEVEL`: pino log level. */
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
   };
 }

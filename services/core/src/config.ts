@@ -26,6 +26,7 @@ export interface VarSpec<T> {
   readonly defaultValue?: T;
   /** Numeric variables: the smallest and largest value allowed (the chart's schema is checked against them). */
   readonly min?: number;
+  /** Numeric variables: the largest value allowed. */
   readonly max?: number;
   /** Human description of what is allowed, used in error messages and docs. */
   readonly allowed: string;
@@ -48,8 +49,11 @@ export interface CheckedVarSpec<T> extends VarSpec<T> {
 /** A malformed configuration value. The message names the variable, the value and what is allowed. */
 export class ConfigError extends Error {
   constructor(
+    /** The environment variable. */
     readonly variable: string,
+    /** The value it had (undefined: not set). */
     readonly value: string | undefined,
+    /** What is allowed, in words. */
     readonly allowed: string,
   ) {
     super(
@@ -61,7 +65,9 @@ export class ConfigError extends Error {
   }
 }
 
-interface BaseOptions<T> {
+/** What every variable spec takes: its description and how its default is found. */
+export interface BaseOptions<T> {
+  /** What the variable does (the README's table shows it). */
   description: string;
   /** Default value used when the variable is unset or empty. */
   default?: T;
@@ -209,15 +215,19 @@ export function defaultOf<T>(spec: VarSpec<T>): T {
 
 /** pino's levels, accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino level name (`LOG_LEVEL`). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The specs of a config object, keyed by the property they fill. */
 export type ConfigSpec = Record<string, VarSpec<unknown>>;
+/** The typed object a {@link ConfigSpec} parses into. */
 export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
 
 /** A set of variables that parses into a typed object. */
 export interface ConfigDefinition<S extends ConfigSpec> {
+  /** The service the variables configure (named in errors and docs). */
   readonly service: string;
+  /** The variables' specs, keyed by the property each fills. */
   readonly specs: S;
   /** Parses `env`, collecting every error; throws one {@link ConfigErrors} naming all bad variables. */
   parse(env: Env): ConfigOf<S>;
@@ -225,6 +235,7 @@ export interface ConfigDefinition<S extends ConfigSpec> {
 
 /** Several malformed variables at once. */
 export class ConfigErrors extends Error {
+  /** @param errors Every malformed variable, in spec order. */
   constructor(readonly errors: ConfigError[]) {
     super(errors.map((e) => e.message).join('\n'));
     this.name = 'ConfigErrors';

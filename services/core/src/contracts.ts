@@ -10,7 +10,26 @@ import { kindOf } from './config';
 
 /** The part of a zod schema (3 or 4) a contract uses: zod itself is not a dependency. */
 export interface ZodLikeSchema {
-  safeParse(data: unknown): { success: true } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+  /** Checks `data` without throwing (zod's `safeParse`). */
+  safeParse(data: unknown):
+    | {
+        /** The data matches. */
+        success: true;
+      }
+    | {
+        /** The data does not match. */
+        success: false;
+        /** Why. */
+        error: {
+          /** One entry per problem. */
+          issues: ReadonlyArray<{
+            /** Where in the data (property names and array indexes). */
+            path: ReadonlyArray<PropertyKey>;
+            /** What is wrong there. */
+            message: string;
+          }>;
+        };
+      };
 }
 
 /** One contract: the payload (`event.data`) of events of `type` (and `version`, when given) must match `schema`. */

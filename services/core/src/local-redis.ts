@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import Redis from 'ioredis';
 
+/** A TCP port free on 127.0.0.1 right now (the OS picks it; another process may take it before use). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -24,6 +25,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link LocalRedis.start}. */
 export interface LocalRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes', '--appendfsync', 'always']`. */
   args?: string[];
@@ -39,7 +41,7 @@ export interface LocalRedisOptions {
   logFile?: string;
   /**
    * Run the server in its own process group (default false), so that a Ctrl-C in a terminal reaches
-   * only its parent, which then stops it last (`make demo`); {@link killGroup} reaches the group.
+   * only its parent, which then stops it last (`make demo`); {@link LocalRedis.killGroup} reaches the group.
    */
   detached?: boolean;
   /** How long the server may take to answer (and load its AOF), in ms; default 10000. */
@@ -61,7 +63,9 @@ export interface LocalRedisStopOptions {
 export class LocalRedis {
   private proc: ChildProcess | undefined;
   private constructor(
+    /** The server's port on 127.0.0.1. */
     readonly port: number,
+    /** The server's data dir. */
     readonly dir: string,
     private readonly args: string[],
     private readonly binary: string,
@@ -73,10 +77,12 @@ export class LocalRedis {
     return this.proc?.pid;
   }
 
+  /** `redis://127.0.0.1:<port>`. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts a server and resolves once it answers PING (and loaded its data). */
   static async start(opts: LocalRedisOptions = {}): Promise<LocalRedis> {
     const port = opts.port ?? (await freePort());
     const ownDir = opts.dir === undefined;

@@ -32,7 +32,17 @@ export function createLogger(opts: LoggerOptions): Logger {
 }
 
 /** Message and name of anything thrown, for log fields (never the whole object: it may hold secrets). */
-export function errorFields(err: unknown): { err: { message: string; name?: string; code?: string } } {
+export function errorFields(err: unknown): {
+  /** The error's fields. */
+  err: {
+    /** Its message. */
+    message: string;
+    /** Its class name. */
+    name?: string;
+    /** Its `code` (Node's system errors, ioredis), when a string. */
+    code?: string;
+  };
+} {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     return { err: { message: err.message, name: err.name, ...(typeof code === 'string' ? { code } : {}) } };

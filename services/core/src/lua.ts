@@ -21,7 +21,7 @@ export class LuaScript {
   /** The ioredis command name defined on each connection (unique per script). */
   private readonly command: string;
 
-  /** `name`: the file's name without `.lua` in {@link LUA_DIR}. */
+  /** @param name The file's name without `.lua` in {@link LUA_DIR}. */
   constructor(readonly name: string) {
     this.command = `streamWorkersLua_${name.replace(/[^A-Za-z0-9]/g, '_')}`;
   }

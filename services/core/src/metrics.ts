@@ -18,12 +18,24 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
 }
 
 /** The shape prom-client's Registry renders (what `Metric.get()` resolves to). */
-interface MetricSnapshot {
+export interface MetricSnapshot {
+  /** Metric name. */
   name: string;
+  /** Help text. */
   help: string;
+  /** Metric type. */
   type: 'counter' | 'histogram';
+  /** How cluster mode aggregates it. */
   aggregator: 'sum';
-  values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+  /** The samples. */
+  values: Array<{
+    /** Sample value. */
+    value: number;
+    /** Sample labels. */
+    labels: Record<string, string | number>;
+    /** Sample name when not the metric's (`_bucket`, `_sum`, `_count`). */
+    metricName?: string;
+  }>;
 }
 
 /**
@@ -45,6 +57,7 @@ function register(registry: Registry, metric: { name: string; type: string; get(
 export class HotCounter<V extends string> {
   /** The metric's name; a Registry may rewrite it (OpenMetrics drops `_total`, as it does for prom-client's Counter). */
   name: string;
+  /** Always `counter`. */
   readonly type = 'counter';
   private readonly children = new Map<V, { n: number; inc(by?: number): void }>();
 
@@ -62,7 +75,11 @@ export class HotCounter<V extends string> {
     for (const r of o.registers) register(r, this);
   }
 
-  child(value: V): { inc(by?: number): void } {
+  /** The series of one label value (one of the `labelValues` given). */
+  child(value: V): {
+    /** Adds `by` (default 1). */
+    inc(by?: number): void;
+  } {
     return this.children.get(value)!;
   }
 
@@ -71,6 +88,7 @@ export class HotCounter<V extends string> {
     for (const c of this.children.values()) c.n = 0;
   }
 
+  /** The metric as prom-client renders it (called by the registry). */
   async get(): Promise<MetricSnapshot> {
     const values = [...this.children].map(([v, c]) => ({ value: c.n, labels: { [this.o.labelName]: v } }));
     return { name: this.name, help: this.o.help, type: 'counter', aggregator: 'sum', values };
@@ -109,7 +127,9 @@ class HotHistogramChild {
  * Renders exactly like a prom-client Histogram (`_bucket{le}` cumulative, `+Inf`, `_sum`, `_count`).
  */
 export class HotHistogram<V extends string> {
+  /** The metric's name. */
   readonly name: string;
+  /** Always `histogram`. */
   readonly type = 'histogram';
   private readonly children = new Map<V, HotHistogramChild>();
   private readonly bounds: number[];
@@ -121,7 +141,11 @@ export class HotHistogram<V extends string> {
     for (const r of o.registers) register(r, this);
   }
 
-  child(value: V): { observe(v: number): void } {
+  /** The series of one label value (one of the `labelValues` given). */
+  child(value: V): {
+    /** Records one observation. */
+    observe(v: number): void;
+  } {
     return this.children.get(value)!;
   }
 
@@ -130,6 +154,7 @@ export class HotHistogram<V extends string> {
     for (const c of this.children.values()) c.reset();
   }
 
+  /** The metric as prom-client renders it (called by the registry). */
   async get(): Promise<MetricSnapshot> {
     const values: MetricSnapshot['values'] = [];
     for (const [v, c] of this.children) {

@@ -7,7 +7,15 @@ import { problemHandler, sendProblem } from './problem';
 import { errorFields } from './logger';
 
 /** The answer of a readiness check: ready, or not with a reason shown in `/readyz`. */
-export type Readiness = { ready: true } | { ready: false; reason: string };
+export type Readiness = {
+  /** Ready. */
+  ready: true;
+} | {
+  /** Not ready. */
+  ready: false;
+  /** Why (the `/readyz` body shows it). */
+  reason: string;
+};
 
 /** Options for {@link OpsServer}. */
 export interface OpsServerOptions {
@@ -15,9 +23,11 @@ export interface OpsServerOptions {
   port: number;
   /** Interface to bind; default all. */
   host?: string;
+  /** The metrics `/metrics` renders. */
   registry: Registry;
   /** Called on every `/readyz`; must be cheap (state the service keeps, not a Redis round trip). */
   readiness: () => Readiness;
+  /** Request errors are logged here. */
   logger: Logger;
   /** Mounts the service's own routes before the ops routes' 404 and error handlers. */
   routes?: (app: Express) => void;
@@ -29,6 +39,7 @@ export interface OpsServerOptions {
  * service's own routes. Errors answer `application/problem+json`.
  */
 export class OpsServer {
+  /** The express app (ops routes, plus the service's own `routes`). */
   readonly app: Express;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;

@@ -1,5 +1,17 @@
 /** The result of one run of a {@link PeriodicTask}, for choosing the delay before the next one. */
-export type RunResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
+export type RunResult<T> =
+  | {
+      /** The run resolved. */
+      ok: true;
+      /** What it resolved with. */
+      value: T;
+    }
+  | {
+      /** The run threw or rejected. */
+      ok: false;
+      /** What it threw. */
+      error: unknown;
+    };
 
 /** Options for {@link PeriodicTask}. */
 export interface PeriodicTaskOptions<T> {
@@ -7,7 +19,7 @@ export interface PeriodicTaskOptions<T> {
   run: () => Promise<T>;
   /** The delay in ms before the next run, from the last run's result (a fixed interval, or a backoff after errors). */
   nextDelayMs: (result: RunResult<T>) => number;
-  /** Delay in ms before the first run (default 0); `'now'` runs it synchronously inside {@link start}. */
+  /** Delay in ms before the first run (default 0); `'now'` runs it synchronously inside {@link PeriodicTask.start}. */
   firstDelayMs?: number | 'now';
 }
 

@@ -4,9 +4,13 @@ import type { Request, Response, NextFunction, ErrorRequestHandler } from 'expre
 export interface Problem {
   /** A URI naming the kind of problem; `about:blank` when the status says it all. */
   type?: string;
+  /** Short summary of the kind of problem. */
   title: string;
+  /** The HTTP status. */
   status: number;
+  /** What went wrong in this occurrence. */
   detail?: string;
+  /** A URI naming this occurrence. */
   instance?: string;
   /** Extensions, e.g. `field`, `limit`. */
   [extension: string]: unknown;
@@ -15,7 +19,9 @@ export interface Problem {
 /** An error that carries the problem to answer with. Throw it from a handler. */
 export class HttpProblem extends Error {
   constructor(
+    /** The problem document sent. */
     readonly problem: Problem,
+    /** Extra response headers (e.g. `Retry-After`). */
     readonly headers: Record<string, string> = {},
   ) {
     super(problem.detail ?? problem.title);

@@ -16,9 +16,11 @@ export type RedisRole = 'command';
 export interface CreateRedisOptions {
   /** `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. */
   url: string;
+  /** What the connection is for: sets its timeouts and retry behaviour. */
   role: RedisRole;
   /** CLIENT SETNAME, visible in `CLIENT LIST` (e.g. `worker:<consumer>`). */
   name?: string;
+  /** Connection errors and reconnects are logged here. */
   logger?: Logger;
   /** Cap of the reconnect backoff in ms; default 2000. Backoff is 50 ms × attempt, capped. */
   maxBackoffMs?: number;

@@ -18,12 +18,15 @@ import { Cursor, INCOMPLETE, RespReplyError, genericReply, type Decoder } from '
 
 /** Where and how to connect. */
 export interface RespClientOptions {
+  /** Host to connect to. */
   host: string;
+  /** Port to connect to. */
   port: number;
   /** A Unix socket path instead of host and port. */
   path?: string;
   /** ACL user (AUTH <username> <password>); without it, AUTH <password>. */
   username?: string;
+  /** ACL password (AUTH). */
   password?: string;
   /** SELECT when not 0. */
   db?: number;
@@ -38,9 +41,15 @@ export interface RespClientOptions {
   /** Delay before a connect attempt that follows `failures` failed ones (≥ 1); default none. */
   retryDelayMs?: (failures: number) => number;
   /** Asked at each connect for host and port (a Sentinel lookup goes here); default host and port above. */
-  endpoint?: () => Promise<{ host: string; port: number }>;
+  endpoint?: () => Promise<{
+    /** Host to connect to. */
+    host: string;
+    /** Port to connect to. */
+    port: number;
+  }>;
 }
 
+/** A command and its arguments, e.g. `['XACK', stream, group, id]`. */
 export type RespCommand = ReadonlyArray<string | number>;
 
 const EMPTY = Buffer.alloc(0);
@@ -91,6 +100,7 @@ export class RespClient {
     this.socket?.cork();
   }
 
+  /** Sends what was held since `cork()` in one write. */
   uncork(): void {
     this.socket?.uncork();
   }

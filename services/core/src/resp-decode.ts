@@ -18,7 +18,18 @@ export class RespReplyError extends Error {
   }
 
   /** A Cluster redirect (`MOVED <slot> <host:port>` / `ASK …`), for a client that follows them (issue 17); else undefined. */
-  get redirect(): { kind: 'MOVED' | 'ASK'; slot: number; host: string; port: number } | undefined {
+  get redirect():
+    | {
+        /** `MOVED` (the slot moved) or `ASK` (this command only). */
+        kind: 'MOVED' | 'ASK';
+        /** The hash slot. */
+        slot: number;
+        /** The node's host. */
+        host: string;
+        /** The node's port. */
+        port: number;
+      }
+    | undefined {
     const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(this.message);
     return m ? { kind: m[1] as 'MOVED' | 'ASK', slot: Number(m[2]), host: m[3]!, port: Number(m[4]) } : undefined;
   }
@@ -30,10 +41,12 @@ export class RespReplyError extends Error {
  * never kept; at most {@link Interned.MAX} are.
  */
 export class Interned {
+  /** Most strings kept. */
   static readonly MAX = 512;
   private readonly byKey = new Map<number, Array<[Buffer, string]>>();
   private size = 0;
 
+  /** The string of `len` bytes at `start`, from the cache when seen before. */
   get(b: Buffer, start: number, len: number): string {
     const key = len * 65536 + b[start]! * 256 + b[start + len - 1]!;
     const bucket = this.byKey.get(key);
@@ -57,11 +70,15 @@ export class Interned {
 
 /** A cursor over one complete reply's bytes; every read checks the bounds and throws {@link INCOMPLETE} at the end. */
 export class Cursor {
+  /** The bytes received. */
   b: Buffer = EMPTY;
+  /** The read offset in `b`. */
   o = 0;
 
+  /** @param interned The cache of short strings decoded (shared by the connection's replies). */
   constructor(readonly interned = new Interned()) {}
 
+  /** The type byte of the next reply; throws when the bytes end first. */
   type(): number {
     if (this.o >= this.b.length) throw INCOMPLETE;
     return this.b[this.o++]!;

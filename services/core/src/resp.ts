@@ -104,6 +104,7 @@ export class ReceiveBuffer {
     return this.total;
   }
 
+  /** Adds received bytes. */
   append(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
@@ -251,7 +252,12 @@ export class ReceiveBuffer {
 }
 
 /** A Buffer with its own per-encoding slicers (what `toString(encoding, start, end)` dispatches to). */
-export type SlicingBuffer = Buffer & { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string };
+export type SlicingBuffer = Buffer & {
+  /** Node's internal latin1 slicer of a Buffer. */
+  latin1Slice(start: number, end: number): string;
+  /** Node's internal UTF-8 slicer of a Buffer. */
+  utf8Slice(start: number, end: number): string;
+};
 const proto = Buffer.prototype as Partial<SlicingBuffer>;
 /** True where Buffer has its slicers (every supported Node.js; checked once). */
 export const HAS_SLICERS = typeof proto.latin1Slice === 'function' && typeof proto.utf8Slice === 'function';

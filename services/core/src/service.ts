@@ -17,16 +17,23 @@ import { describeStartupError, startupExitCode } from './startup';
 
 /** What every service's configuration has (core's `commonSpecs`). */
 export interface ServiceConfig {
+  /** `REDIS_URL` (credentials put in). */
   redisUrl: string;
+  /** `LOG_LEVEL`. */
   logLevel: LogLevel;
 }
 
 /** What {@link ServiceDefinition.build} gets. */
 export interface ServiceContext<C extends ServiceConfig> {
+  /** The service's name. */
   readonly name: string;
+  /** Its parsed configuration. */
   readonly config: C;
+  /** The environment it was parsed from. */
   readonly env: Env;
+  /** The service's logger. */
   readonly logger: Logger;
+  /** The service's metrics registry. */
   readonly registry: Registry;
   /** Steps added here close in the order added; the Redis connection (if any) closes after them. */
   readonly shutdown: Shutdown;
@@ -46,7 +53,11 @@ export interface BuiltService {
 export interface ServiceDefinition<C extends ServiceConfig> {
   /** `worker`, `producer`, `lag-exporter`, `autoscaler`: the logger's `service` and the start-up error prefix. */
   name: string;
-  config: { parse(env: Env): C };
+  /** Its variables (a `defineConfig` result). */
+  config: {
+    /** Parses the environment; throws naming every bad variable. */
+    parse(env: Env): C;
+  };
   /** Fields on every log line (e.g. the worker's `consumer`). */
   logBase?: (config: C) => Record<string, unknown>;
   /** Register the default process metrics at once (default true; the exporter registers them itself, after its own). */
@@ -59,9 +70,13 @@ export interface ServiceDefinition<C extends ServiceConfig> {
 
 /** What the process offers {@link runService}; tests pass their own. */
 export interface ServiceProcess {
+  /** The environment. */
   env: Env;
+  /** Ends the process with `code`. */
   exit(code: number): void;
+  /** Calls `handler` on `signal`. */
   onSignal(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): void;
+  /** Writes a line to stderr. */
   stderr(line: string): void;
 }
 

@@ -9,6 +9,7 @@ interface Step {
 
 /** Options for {@link Shutdown}. */
 export interface ShutdownOptions {
+  /** Steps and their failures are logged here. */
   logger: Logger;
   /** Deadline for all steps together, in ms. Steps still running then are abandoned. */
   deadlineMs: number;
@@ -39,10 +40,12 @@ export class Shutdown {
     return this;
   }
 
+  /** True once {@link Shutdown.run} was called. */
   get started(): boolean {
     return this.running !== undefined;
   }
 
+  /** Runs the steps once (later calls get the same result), each after the other, within the deadline. */
   run(reason: string): Promise<ShutdownResult> {
     this.running ??= this.execute(reason);
     return this.running;

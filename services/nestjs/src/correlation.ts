@@ -18,9 +18,12 @@ export function currentCorrelation(): CorrelationContext | undefined {
   return storage.getStore();
 }
 
-/** Runs `fn` with `ctx` as the current correlation (what {@link StreamPublisher} stamps on events). */
-export function runWithCorrelation<T>(ctx: CorrelationContext, fn: () => T): T {
-  return storage.run(ctx, fn);
+/**
+ * Runs `fn(...args)` with `ctx` as the current correlation (what {@link StreamPublisher} stamps on
+ * events). Arguments are passed through, so a hot path needs no closure per call.
+ */
+export function runWithCorrelation<T, A extends unknown[]>(ctx: CorrelationContext, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(ctx, fn, ...args);
 }
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,256}$/;

@@ -18,6 +18,9 @@ export function checkModuleOptions(options: unknown): StreamWorkersModuleOptions
   if (o.consumer !== undefined && (typeof o.consumer !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(o.consumer))) {
     throw new TypeError(`StreamWorkersModule: option consumer must be a printable name without spaces, got ${JSON.stringify(o.consumer)}`);
   }
+  if (o.handlerCorrelation !== undefined && typeof o.handlerCorrelation !== 'boolean') {
+    throw new TypeError(`StreamWorkersModule: option handlerCorrelation must be a boolean, got ${JSON.stringify(o.handlerCorrelation)}`);
+  }
   if (o.groups !== undefined && !Array.isArray(o.groups)) throw new TypeError('StreamWorkersModule: option groups must be an array of { stream, group, ...worker options }');
   return options as StreamWorkersModuleOptions;
 }

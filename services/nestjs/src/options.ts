@@ -35,6 +35,13 @@ export interface StreamWorkersModuleOptions {
   source?: string;
   /** Options of the {@link StreamPublisher}'s producer (trim, idempotency TTL, limits, deadline). */
   publisher?: Omit<StreamProducerOptions, 'redis'>;
+  /**
+   * Run each `@StreamHandler` method with the handled event's correlation as the current one, so
+   * events the {@link StreamPublisher} publishes there carry it; default true. false saves one
+   * `AsyncLocalStorage.run` per event (on Node.js 20 about 0.1–0.3 µs: it matters only for handlers
+   * that do next to nothing).
+   */
+  handlerCorrelation?: boolean;
   /** Start no workers (a service that only publishes, or a test); default false. */
   disableWorkers?: boolean;
 }

@@ -34,7 +34,20 @@ export class StreamPublisher implements OnApplicationShutdown {
    * Appends one event (CloudEvents attributes; `data` any JSON value; `source` defaults to the
    * module's) and resolves with its entry id once Redis has it.
    */
-  async publish(stream: string, event: Record<string, unknown>, options: PublishOptions = {}): Promise<{ entryId: string; duplicate: boolean; id: string; correlationId: string }> {
+  async publish(
+    stream: string,
+    event: Record<string, unknown>,
+    options: PublishOptions = {},
+  ): Promise<{
+    /** The stream entry id (of the first append when a duplicate). */
+    entryId: string;
+    /** True when the event's `source`+`id` was published before: nothing was appended. */
+    duplicate: boolean;
+    /** The event id. */
+    id: string;
+    /** The correlation id it carries. */
+    correlationId: string;
+  }> {
     const r = await this.publishBatch(stream, [event], { indexFields: false, ...options });
     return { entryId: r.ids[0]!, duplicate: r.duplicates === 1, id: r.events[0]!.id, correlationId: r.events[0]!.correlationid };
   }

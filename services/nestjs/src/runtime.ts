@@ -112,7 +112,7 @@ export class StreamWorkersRuntime implements OnApplicationBootstrap, BeforeAppli
           const k = `${route.stream}\u0000${route.group}`;
           let g = this.groups.get(k);
           if (!g) {
-            g = { stream: route.stream, group: route.group, router: new StreamRouter(route.stream, route.group), worker: undefined };
+            g = { stream: route.stream, group: route.group, router: new StreamRouter(route.stream, route.group, this.options.handlerCorrelation ?? true), worker: undefined };
             this.groups.set(k, g);
           }
           g.router.add({

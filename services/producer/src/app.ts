@@ -29,7 +29,9 @@ export type { RejectReason } from './metrics';
 export interface ProducerAppOptions {
   /** A `command` connection (core `createRedis`); the caller owns it and closes it after {@link ProducerApp.close}. */
   redis: Redis;
+  /** The producer's metrics are registered here. */
   registry: Registry;
+  /** Requests and errors are logged here. */
   logger: Logger;
   /** HTTP port; 0 picks a free one (tests). */
   port: number;
@@ -66,7 +68,9 @@ const RETRY = { 'Retry-After': '1' };
  * only after Redis confirmed the append, so no answered event is missing.
  */
 export class ProducerApp {
+  /** The HTTP server (API and ops routes). */
   readonly ops: OpsServer;
+  /** The publishing library it appends with. */
   readonly producer: StreamProducer;
   private readonly streams: Set<string>;
   private readonly metrics: ProducerMetrics;

@@ -4,3 +4,4 @@
  */
 export * from './config';
 export * from './app';
+export { Unauthorized, type Authenticator, type Principal } from './auth/types';

@@ -6,8 +6,11 @@ const KEY = /^[^\s]{1,512}$/;
 /** The worker's environment (docs/design.md, "Runtime contract"). Parsed in main.ts only. */
 export const workerConfig = defineConfig('worker', {
   ...commonSpecs(8081),
+  /** `STREAM`: Stream to consume. */
   stream: str('STREAM', { description: 'Stream to consume', default: DEFAULT_STREAM, pattern: KEY, patternText: 'a stream key without spaces' }),
+  /** `GROUP`: Consumer group. */
   group: str('GROUP', { description: 'Consumer group', default: DEFAULT_GROUP, pattern: KEY, patternText: 'a group name without spaces' }),
+  /** `CONSUMER`: Consumer name of this worker (the chart passes the pod name). */
   consumer: str('CONSUMER', {
     description: 'Consumer name of this worker (the chart passes the pod name)',
     derive: (env) => env.POD_NAME?.trim() || hostname(),
@@ -15,23 +18,31 @@ export const workerConfig = defineConfig('worker', {
     pattern: KEY,
     patternText: 'a consumer name without spaces',
   }),
+  /** `GROUP_START_ID`: Where a group created by a worker starts: `0` = the beginning of the stream, `$` = only new entries. */
   groupStartId: str('GROUP_START_ID', {
     description: 'Where a group created by a worker starts: `0` = the beginning of the stream, `$` = only new entries',
     default: '0',
     pattern: /^(\$|0|\d+(-\d+)?)$/,
     patternText: '0, $ or a stream id',
   }),
+  /** `BATCH_SIZE`: Entries per XREADGROUP. */
   batchSize: int('BATCH_SIZE', { description: 'Entries per XREADGROUP', default: 100, min: 1, max: 10_000 }),
+  /** `CONCURRENCY`: Handlers running at once. */
   concurrency: int('CONCURRENCY', { description: 'Handlers running at once', default: 50, min: 1, max: 10_000 }),
+  /** `BLOCK_MS`: How long one XREADGROUP blocks waiting for entries. */
   blockMs: int('BLOCK_MS', { description: 'How long one XREADGROUP blocks waiting for entries', default: 2000, min: 10, max: 60_000, unit: 'ms' }),
+  /** `MAX_DELIVERIES`: Deliveries before an entry goes to the dead-letter stream. */
   maxDeliveries: int('MAX_DELIVERIES', { description: 'Deliveries before an entry goes to the dead-letter stream', default: 5, min: 1, max: 1000 }),
+  /** `CLAIM_IDLE_MS`: Idle time after which another consumer's pending entry is reclaimed (XAUTOCLAIM). */
   claimIdleMs: int('CLAIM_IDLE_MS', { description: "Idle time after which another consumer's pending entry is reclaimed (XAUTOCLAIM)", default: 60_000, min: 100, unit: 'ms' }),
+  /** `RETRY_DELAY_MS`: Delay before this worker retries a failed entry itself (doubles per delivery, capped at CLAIM_IDLE_MS/2). */
   retryDelayMs: int('RETRY_DELAY_MS', {
     description: 'Delay before this worker retries a failed entry itself (doubles per delivery, capped at CLAIM_IDLE_MS/2)',
     default: 1000,
     min: 0,
     unit: 'ms',
   }),
+  /** `DEAD_LETTER_STREAM`: Dead-letter stream. */
   deadLetterStream: str('DEAD_LETTER_STREAM', {
     description: 'Dead-letter stream',
     derive: (env) => `${env.STREAM?.trim() || DEFAULT_STREAM}:dlq`,
@@ -39,18 +50,26 @@ export const workerConfig = defineConfig('worker', {
     pattern: KEY,
     patternText: 'a stream key without spaces',
   }),
+  /** `SHUTDOWN_GRACE_MS`: On SIGTERM: time for in-flight handlers to finish. */
   shutdownGraceMs: int('SHUTDOWN_GRACE_MS', { description: 'On SIGTERM: time for in-flight handlers to finish', default: 25_000, min: 0, unit: 'ms' }),
+  /** `ENVELOPE`: How entries are read: `cloudevents` (flat CloudEvents fields), `json-field` (one field holding a JSON document), `fields` (the fields as one flat object); see docs/worker.md. */
   envelope: oneOf('ENVELOPE', ENVELOPES, {
     description: 'How entries are read: `cloudevents` (flat CloudEvents fields), `json-field` (one field holding a JSON document), `fields` (the fields as one flat object); see docs/worker.md',
     default: 'cloudevents',
   }),
+  /** `ENVELOPE_FIELD`: The field `ENVELOPE=json-field` reads. */
   envelopeField: str('ENVELOPE_FIELD', { description: 'The field `ENVELOPE=json-field` reads', default: DEFAULT_ENVELOPE_FIELD, pattern: KEY, patternText: 'a field name without spaces' }),
+  /** `HANDLER`: Path of a module exporting `handle(event, ctx)`; unset = the built-in simulated handler. */
   handler: optionalStr('HANDLER', { description: 'Path of a module exporting `handle(event, ctx)`; unset = the built-in simulated handler', defaultText: '(built-in simulated handler)' }),
+  /** `SIM_WORK_MS`: Simulated handler: time per event. */
   simWorkMs: num('SIM_WORK_MS', { description: 'Simulated handler: time per event', default: 5, min: 0 }),
+  /** `SIM_FAIL_RATE`: Simulated handler: share of deliveries that fail. */
   simFailRate: num('SIM_FAIL_RATE', { description: 'Simulated handler: share of deliveries that fail', default: 0, min: 0, max: 1 }),
+  /** `SIM_POISON_TYPE`: Simulated handler: events of this type always fail (they end in the dead-letter stream). */
   simPoisonType: optionalStr('SIM_POISON_TYPE', { description: 'Simulated handler: events of this type always fail (they end in the dead-letter stream)', defaultText: '(none)' }),
 });
 
+/** The worker's configuration, as {@link workerConfig} parses it. */
 export type WorkerConfig = ConfigOf<typeof workerConfig.specs>;
 
 /**

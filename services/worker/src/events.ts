@@ -3,6 +3,7 @@ import { errorFields, type DeadLetterReason } from '@stream-workers/core';
 
 /** `error`: something went wrong that the worker logs as a warning or an error. */
 export interface WorkerErrorEvent {
+  /** The error. */
   error: Error;
   /** Where: connecting at start, reading (Redis unreachable, stream or group missing), acking, dead-lettering, closing. */
   during: 'start' | 'read' | 'ack' | 'dead-letter' | 'close';
@@ -21,19 +22,23 @@ export interface FailedEvent {
   entryId: string;
   /** The event's (CloudEvents) `id`. */
   eventId: string;
+  /** The event's type. */
   type: string;
   /** This delivery's count (1 = first delivery). */
   deliveryCount: number;
+  /** Deliveries allowed before the entry is dead-lettered. */
   maxDeliveries: number;
   /** What the handler threw, as it threw it. */
   error: unknown;
   /** true: retried after `retryInMs`; false: this was the last delivery, a `deadLettered` event follows. */
   willRetry: boolean;
+  /** When this worker retries it, in ms; undefined when it does not. */
   retryInMs: number | undefined;
 }
 
 /** `deadLettered`: an entry was copied to the dead-letter stream and acked. */
 export interface DeadLetteredEvent {
+  /** The entry id in the origin stream. */
   entryId: string;
   /** The event's `id`; undefined for a malformed entry without one. */
   eventId: string | undefined;
@@ -41,7 +46,9 @@ export interface DeadLetteredEvent {
   reason: DeadLetterReason;
   /** The last error message (the `dlq_error` field). */
   error: string;
+  /** Deliveries it had. */
   deliveries: number;
+  /** The dead-letter stream it was written to. */
   deadLetterStream: string;
 }
 
@@ -59,18 +66,25 @@ export interface DrainedEvent {
   aborted: number;
   /** Handlers still running when close({ force: true }) returned: their entries stay pending until reclaimed after claimIdleMs. */
   abandoned: number;
+  /** How long the drain took, in ms. */
   durationMs: number;
 }
 
 /** The worker's events and their payloads. */
 export interface WorkerEvents {
+  /** A read, ack, dead-letter or close failure (the worker goes on when `recovered`). */
   error: WorkerErrorEvent;
+  /** A handler threw or rejected. */
   failed: FailedEvent;
+  /** An entry was written to the dead-letter stream. */
   deadLettered: DeadLetteredEvent;
+  /** `close()` finished. */
   drained: DrainedEvent;
 }
 
+/** The name of a worker event. */
 export type WorkerEventName = keyof WorkerEvents;
+/** A listener of a worker event: gets the event's payload. */
 export type WorkerListener<E extends WorkerEventName> = (payload: WorkerEvents[E]) => void | Promise<void>;
 
 type Registered<E extends WorkerEventName> = { fn: WorkerListener<E>; once: boolean };

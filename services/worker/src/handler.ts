@@ -3,6 +3,7 @@ import type { StreamEvent } from '@stream-workers/core';
 
 /** What a handler gets besides the event. */
 export interface HandlerContext {
+  /** The stream the entry was read from. */
   stream: string;
   /** The stream entry id. */
   entryId: string;

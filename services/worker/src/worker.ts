@@ -20,7 +20,9 @@ export interface WorkerOptions {
   // Each option is checked against its environment variable's rule (options.ts, OPTION_SPECS).
   /** `redis://…` or `rediss://…` (ACL user and password in the URL). */
   redisUrl: string;
+  /** The stream read. */
   stream: string;
+  /** The consumer group read in (created when missing). */
   group: string;
   /** Consumer name (the pod name on Kubernetes): a restarted pod with the same name resumes its pending entries. */
   consumer: string;
@@ -156,6 +158,7 @@ export class Worker {
     return this;
   }
 
+  /** Removes a listener added with `on`. */
   off<E extends WorkerEventName>(event: E, listener: WorkerListener<E>): this {
     this.events.off(event, listener);
     return this;

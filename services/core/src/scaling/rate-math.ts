@@ -18,6 +18,7 @@
 
 /** `lag`: ceil(outstanding / TARGET_PER_REPLICA), KEDA parity (default); `rate`: this file. */
 export type ScalingMode = 'lag' | 'rate';
+/** Every {@link ScalingMode} (`SCALING_MODE`'s allowed values). */
 export const SCALING_MODES: readonly ScalingMode[] = ['lag', 'rate'];
 
 /** The rate mode's own settings. */
@@ -146,6 +147,7 @@ export class RateEstimator {
     return this.mu;
   }
 
+  /** Adds one sample of the counters; returns the estimate over the window. */
   add(sample: CounterSample): RateEstimate {
     const last = this.samples[this.samples.length - 1];
     if (last && (sample.added < last.added || sample.read < last.read || sample.t <= last.t)) {

@@ -65,6 +65,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** `n` limited to [lo, hi]. */
 export function clamp(n: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, n));
 }
@@ -100,9 +101,25 @@ export function scaleUpLimit(periodStartReplicas: number, p: Pick<ScalingPolicy,
  * (streams/lag*.ts), so the math does not depend on Redis.
  */
 export type BacklogObservation =
-  | { status: 'ok'; backlog: { outstanding: number } }
-  | { status: 'no-stream' }
-  | { status: 'no-group'; streamLength: number };
+  | {
+      /** The group exists. */
+      status: 'ok';
+      /** Its backlog. */
+      backlog: {
+        /** Lag plus pending entries. */
+        outstanding: number;
+      };
+    }
+  | {
+      /** The stream does not exist. */
+      status: 'no-stream';
+    }
+  | {
+      /** The stream exists, the group does not. */
+      status: 'no-group';
+      /** Entries in the stream (all of them outstanding once a group is created). */
+      streamLength: number;
+    };
 
 /**
  * The scaling signal of a backlog observation: outstanding (lag + pending); a missing group counts

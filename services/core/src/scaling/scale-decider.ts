@@ -47,12 +47,17 @@ export type ScaleLimit = 'scale-up-rate' | 'scale-down-window' | 'min' | 'max' |
 export interface ScaleDecision {
   /** The replica count to set. */
   desired: number;
+  /** The replica count now. */
   current: number;
+  /** Whether `desired` scales up, down or not at all. */
   direction: 'up' | 'down' | 'none';
+  /** Why `desired` is what it is. */
   reason: ScaleReason;
   /** Limits that changed the value on its way (empty when none did). */
   limitedBy: ScaleLimit[];
+  /** Lag plus pending entries observed; undefined when unknown. */
   outstanding: number | undefined;
+  /** Whether the backlog is above the activation threshold; undefined when unknown. */
   active: boolean | undefined;
   /** ceil(outstanding / targetPerReplica), unclamped. */
   raw: number | undefined;
@@ -83,6 +88,7 @@ interface Stamped {
  * reads the actual replica count from each input (so a manual `kubectl scale` is simply overridden).
  */
 export class ScaleDecider {
+  /** The policy, with every default filled in. */
   readonly policy: ScalingPolicy;
   private lastActiveAt: number | undefined;
   private started = false;
@@ -100,6 +106,7 @@ export class ScaleDecider {
     return this.lastActiveAt;
   }
 
+  /** The replica count for one observation (keeps the state cooldowns and stabilization need). */
   decide(input: ScaleInput): ScaleDecision {
     const p = this.policy;
     const now = Math.max(input.nowMs, this.lastNow);

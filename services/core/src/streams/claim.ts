@@ -34,7 +34,12 @@ export async function keepFresh(redis: Redis, stream: string, group: string, con
  * Claims entries this consumer still holds for another attempt (XCLAIM, which counts a delivery).
  * Returns the entries claimed (fields null for entries deleted from the stream) and the ids no longer held.
  */
-export async function claimForRetry(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[]): Promise<{ claimed: RawEntry[]; lost: string[] }> {
+export async function claimForRetry(redis: Redis, stream: string, group: string, consumer: string, ids: readonly string[]): Promise<{
+  /** The entries claimed (fields null for entries deleted from the stream). */
+  claimed: RawEntry[];
+  /** The ids this consumer no longer holds (acked, deleted or reclaimed by another). */
+  lost: string[];
+}> {
   const { lost, out } = await ownedClaim<RawEntry>(redis, stream, group, consumer, 'retry', ids);
   return { claimed: out, lost };
 }

@@ -9,6 +9,7 @@ import { CONTEXT_ATTRIBUTES, EXTENSION_NAME, type FieldError } from './event-sch
  */
 
 export const STRUCTURED_TYPE = 'application/cloudevents+json';
+/** Content-Type of a batch of events in structured mode. */
 export const BATCH_TYPE = 'application/cloudevents-batch+json';
 
 /** Header names of a request: node's lower-cased `IncomingHttpHeaders` or a plain record. */
@@ -29,7 +30,20 @@ export function isBinaryMode(headers: HeaderBag): boolean {
  * type, text for `text/*` (or a `charset`) when it is valid UTF-8, else bytes (as `data_base64`); an
  * empty body is no data. Errors name the header (`ce-foo`) or `(body)`.
  */
-export function fromBinaryHttp(headers: HeaderBag, body: Buffer): { ok: true; input: Record<string, unknown> } | { ok: false; errors: FieldError[] } {
+export function fromBinaryHttp(
+  headers: HeaderBag,
+  body: Buffer,
+): {
+  /** Read. */
+  ok: true;
+  /** The event's attributes and data, to validate. */
+  input: Record<string, unknown>;
+} | {
+  /** Unreadable. */
+  ok: false;
+  /** What is wrong. */
+  errors: FieldError[];
+} {
   const input: Record<string, unknown> = {};
   const errors: FieldError[] = [];
   for (const [name, raw] of Object.entries(headers)) {
@@ -73,7 +87,9 @@ export function binaryFieldName(field: string): string {
 
 /** An HTTP message: headers and body (undefined when the event has no data). */
 export interface HttpMessage {
+  /** Request headers. */
   headers: Record<string, string>;
+  /** Request body (undefined: none). */
   body: Buffer | string | undefined;
 }
 
@@ -111,6 +127,7 @@ export interface SendEventOptions {
   mode?: 'binary' | 'structured';
   /** Extra request headers (e.g. `authorization`). */
   headers?: Record<string, string>;
+  /** Aborts the request. */
   signal?: AbortSignal;
 }
 

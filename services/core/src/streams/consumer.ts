@@ -11,7 +11,9 @@ export type { RawEntry } from './entries-decoder';
 export interface StreamConsumerOptions {
   /** `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (as every connection of the project). */
   url: string;
+  /** The stream read. */
   stream: string;
+  /** The consumer group read in. */
   group: string;
   /** Consumer name (the pod name on Kubernetes). */
   consumer: string;

@@ -41,10 +41,13 @@ export interface DeadLetterEntry {
   entryId: string;
   /** The original fields (flat list), copied unchanged. */
   fields: readonly string[];
+  /** Why it was dead-lettered (`dlq_reason`). */
   reason: DeadLetterReason;
   /** Last error message (truncated to 2 KiB). */
   error: string;
+  /** Deliveries it had (`dlq_deliveries`). */
   deliveries: number;
+  /** The consumer that dead-lettered it (`dlq_consumer`). */
   consumer: string;
 }
 

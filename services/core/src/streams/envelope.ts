@@ -10,14 +10,21 @@ export type ExtensionValue = string | number | boolean;
  * own name, plus the extensions `correlationid` and `traceparent`.
  */
 export interface StreamEvent {
+  /** CloudEvents spec version; always `1.0`. */
   specversion: '1.0';
+  /** Event id, unique per `source`; publishing the same id again is a no-op (idempotency). */
   id: string;
+  /** Who produced the event (a URI reference, e.g. `/orders`). */
   source: string;
+  /** The event type (e.g. `order.created`); handlers are routed by it. */
   type: string;
   /** RFC 3339 timestamp. */
   time: string;
+  /** Media type of `data` (default `application/json`). */
   datacontenttype: string;
+  /** URI of the schema `data` adheres to. */
   dataschema?: string;
+  /** Version of the payload schema (extension attribute); handlers may be routed by it. */
   schemaversion?: string;
   /** CloudEvents `subject`: the subject of the event in the context of the source. */
   subject?: string;
@@ -31,11 +38,26 @@ export interface StreamEvent {
    * by `buildEvent` and `parseEntry`; other envelope codecs may leave it out.
    */
   extensions?: Record<string, ExtensionValue>;
+  /** Correlation id (extension attribute): ties together the events of one request or flow. */
   correlationid: string;
+  /** W3C trace context (extension attribute), carried on to events published while handling. */
   traceparent?: string;
 }
 
-export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+/** The outcome of validating input: the valid value, or every field error found. */
+export type Validated<T> =
+  | {
+      /** Valid. */
+      ok: true;
+      /** The validated value. */
+      value: T;
+    }
+  | {
+      /** Invalid. */
+      ok: false;
+      /** What is wrong, one entry per field. */
+      errors: FieldError[];
+    };
 
 /** Stream field listing the extensions whose value is not a string (`name:integer,name:boolean`). */
 const EXT_TYPES_FIELD = 'ext_types';
@@ -144,7 +166,19 @@ export function fieldsToObject(fields: readonly string[]): Record<string, string
  * Parses a stream entry read by a worker. An entry that is not a valid envelope yields a reason
  * (it goes to the dead-letter stream with reason `malformed` on first delivery).
  */
-export function parseEntry(fields: readonly string[] | null): { ok: true; event: StreamEvent } | { ok: false; reason: string } {
+export function parseEntry(
+  fields: readonly string[] | null,
+): {
+  /** Read. */
+  ok: true;
+  /** The event. */
+  event: StreamEvent;
+} | {
+  /** Not an envelope. */
+  ok: false;
+  /** Why, for the dead letter. */
+  reason: string;
+} {
   if (!fields || fields.length === 0) return { ok: false, reason: 'entry has no fields' };
   // One pass over the fields into locals (the worker's hot path: no intermediate object, last value wins).
   let specversion: string | undefined;

@@ -3,7 +3,9 @@ import schema from './event.schema.json';
 
 /** A field that failed validation, named as the client sent it. */
 export interface FieldError {
+  /** The field (a JSON pointer-like path, e.g. `data` or `type`). */
   field: string;
+  /** What is wrong with it. */
   message: string;
 }
 

@@ -19,12 +19,14 @@ export type BacklogReply = [Error | null, unknown];
  * stream entries without their fields (`[id, null]`): only ids are used.
  */
 export interface BacklogTransport {
+  /** Sends the commands (pipelined) and resolves with their replies, in order. */
   send(commands: BacklogCommand[]): Promise<BacklogReply[]>;
   /**
    * Optional: the sends between `cork()` and `uncork()` (called in the same tick) go out in one
    * write, at `uncork()` (the reader sends every first round that way).
    */
   cork?(): void;
+  /** Sends what was written since `cork()`, in one write. */
   uncork?(): void;
   /** Set by the reader when `MULTI` was refused (an ACL without it): later reads do without. */
   multiRefused?: boolean;

@@ -26,9 +26,13 @@
  */
 import { compareEntryIds, entryIdMs } from './keys';
 
+/** The backlog of one consumer group. */
 export interface GroupBacklog {
+  /** The stream. */
   stream: string;
+  /** The consumer group. */
   group: string;
+  /** Entries in the stream (XLEN). */
   streamLength: number;
   /** Entries not yet delivered to the group (exact when Redis gives it). */
   lag: number;
@@ -42,22 +46,42 @@ export interface GroupBacklog {
   oldestPendingSeconds: number;
   /** lag + pending: the autoscaling signal. */
   outstanding: number;
+  /** Consumers in the group. */
   consumers: number;
 }
 
+/** The backlog of a group, or why there is none. */
 export type BacklogResult =
-  | { status: 'ok'; backlog: GroupBacklog }
+  | {
+      /** The group exists. */
+      status: 'ok';
+      /** Its backlog. */
+      backlog: GroupBacklog;
+    }
   /** The stream does not exist: 0 outstanding. */
-  | { status: 'no-stream' }
+  | {
+      /** The stream does not exist. */
+      status: 'no-stream';
+    }
   /** The group does not exist: the whole stream counts (`lagSeconds`: age of the first entry). */
-  | { status: 'no-group'; streamLength: number; lagSeconds: number };
+  | {
+      /** The group does not exist. */
+      status: 'no-group';
+      /** Entries in the stream, all outstanding. */
+      streamLength: number;
+      /** Age of the first entry in seconds. */
+      lagSeconds: number;
+    };
 
 /** The backlog of one stream and its groups (as filtered), from {@link readAllBacklogs}. */
 export interface StreamBacklogs {
+  /** The stream. */
   stream: string;
+  /** Entries in the stream (XLEN). */
   length: number;
   /** Age in seconds of the stream's first entry; 0 when empty. */
   firstEntrySeconds: number;
+  /** Its groups (as filtered). */
   groups: GroupBacklog[];
 }
 
@@ -89,8 +113,11 @@ export const DEFAULT_COUNT_LIMIT = 100;
 
 /** What `XINFO STREAM` says (the parts used here). */
 export interface StreamInfo {
+  /** Entries in the stream (XLEN). */
   length: number;
+  /** Id of the first entry; null when empty. */
   firstEntryId: string | null;
+  /** Id of the last entry; null when empty. */
   lastEntryId: string | null;
   /** `entries-added` (Redis ≥ 7), else undefined. */
   entriesAdded: number | undefined;
@@ -98,11 +125,17 @@ export interface StreamInfo {
 
 /** One group of `XINFO GROUPS`. `undefined`: the field is absent (Redis < 7); `null`: Redis sent NULL. */
 export interface GroupInfo {
+  /** The group's name. */
   name: string;
+  /** Consumers in the group. */
   consumers: number;
+  /** Entries delivered and not acked (PEL size). */
   pending: number;
+  /** The group's last-delivered-id. */
   lastDeliveredId: string;
+  /** Redis 7's `entries-read` (null when unknown, undefined before Redis 7). */
   entriesRead: number | null | undefined;
+  /** Redis 7's `lag` (null when Redis cannot tell, undefined before Redis 7). */
   lag: number | null | undefined;
 }
 
@@ -168,7 +201,9 @@ export function entriesToRead(stream: StreamInfo, group: GroupInfo, countLimit: 
 
 /** The lag of a group and the id of its first undelivered entry. */
 export interface LagFigure {
+  /** Undelivered entries. */
   lag: number;
+  /** True when `lag` was counted or estimated here rather than taken from Redis. */
   lagEstimated: boolean;
   /** Id of the oldest undelivered entry, or null when none. */
   firstUndeliveredId: string | null;
@@ -202,9 +237,13 @@ export function resolveLag(
 
 /** What was read after a group's last-delivered-id: the ids (`XRANGE`), or their count with the first and last (the script). */
 export type Scanned = string[] | ScanSummary;
+/** The count of the ids read after a last-delivered-id, with the first and last. */
 export interface ScanSummary {
+  /** How many. */
   count: number;
+  /** The first; null when none. */
   firstId: string | null;
+  /** The last; null when none. */
   lastId: string | null;
 }
 

@@ -18,7 +18,7 @@ export async function readAllBacklogs(redis: Redis, streams: string[], opts: Rea
 }
 
 /**
- * Streams per script call ({@link readAllByScript}): the calls are pipelined, so Redis runs one
+ * Streams per script call (`readAllByScript`): the calls are pipelined, so Redis runs one
  * while the replies of the one before are decoded; 16 streams of a few groups keep one call well
  * under a millisecond of Redis time (other clients never wait longer than that for a scrape).
  */

@@ -45,7 +45,10 @@ export interface PublishResult {
 
 /** The batch held an invalid event: nothing was appended. `errors` name the fields (`[3].type`). */
 export class PublishValidationError extends Error {
-  constructor(readonly errors: FieldError[]) {
+  constructor(
+    /** What is wrong, one entry per field. */
+    readonly errors: FieldError[],
+  ) {
     super(`invalid event(s): ${errors.slice(0, 5).map((e) => `${e.field} ${e.message}`).join('; ')}${errors.length > 5 ? ` (+${errors.length - 5} more)` : ''}`);
     this.name = 'PublishValidationError';
   }
@@ -57,6 +60,7 @@ export class PublishLimitError extends Error {
     message: string,
     /** `event_bytes` or `batch_count`. */
     readonly limit: 'event_bytes' | 'batch_count',
+    /** The limit exceeded. */
     readonly max: number,
     /** The offending field (`[3]`), when one event is too large. */
     readonly field?: string,
@@ -74,6 +78,7 @@ export class PublishLimitError extends Error {
 export class PublishUnavailableError extends Error {
   constructor(
     message: string,
+    /** True when Redis did not confirm in time (the append may still land: resend with the same ids). */
     readonly timedOut: boolean,
   ) {
     super(message);
@@ -93,10 +98,15 @@ export class PublishUnavailableError extends Error {
  * (`{orders}`).
  */
 export class StreamProducer {
+  /** Approximate trim of each stream on append; 0 = never. */
   readonly maxLen: number;
+  /** Seconds a `source`+`id` is remembered: a resend within it appends nothing. */
   readonly idempotencyTtlS: number;
+  /** Largest encoded event accepted. */
   readonly maxEventBytes: number;
+  /** Most events in one `publishBatch`. */
   readonly batchMax: number;
+  /** Deadline for Redis to confirm an append. */
   readonly timeoutMs: number;
   private readonly redis: Redis;
 

@@ -22,7 +22,9 @@ export class Unauthorized extends Error {
 
 /** Establishes the {@link Principal} of a request; throws {@link Unauthorized}. */
 export interface Authenticator {
+  /** The `AUTH_MODE` it implements. */
   readonly mode: 'none' | 'token' | 'jwt';
+  /** The principal of a request with these headers; throws {@link Unauthorized} (or rejects) when it has none. */
   authenticate(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Promise<Principal> | Principal;
   /** Stops watching files / fetching keys. */
   close(): void;

@@ -3,6 +3,7 @@ import { StreamProducer, closeRedis, createRedis } from '@stream-workers/core';
 
 /** How the rate changes over the run (the peak is always `rate`). */
 export type LoadShape = 'steady' | 'ramp' | 'burst' | 'waves';
+/** Every {@link LoadShape}. */
 export const LOAD_SHAPES: readonly LoadShape[] = ['steady', 'ramp', 'burst', 'waves'];
 
 /** Options for {@link runLoad}. */
@@ -19,6 +20,7 @@ export interface LoadOptions {
   shape?: LoadShape;
   /** `redis`: the publishing library on a direct connection; `http`: the producer API. */
   via: 'redis' | 'http';
+  /** The stream appended to. */
   stream: string;
   /** Producer base URL for `via: 'http'`; default http://127.0.0.1:8080. */
   url?: string;
@@ -46,9 +48,13 @@ export interface LoadOptions {
 
 /** Progress reported each second. */
 export interface LoadProgress {
+  /** Seconds since the run started. */
   elapsedS: number;
+  /** Events sent so far. */
   sent: number;
+  /** Events the producer confirmed so far. */
   acked: number;
+  /** Failed sends so far. */
   errors: number;
   /** Events acked per second over the last second. */
   rate: number;
@@ -58,9 +64,13 @@ export interface LoadProgress {
 
 /** The final summary: `acked` events are in the stream (confirmed by Redis or a 202). */
 export interface LoadSummary {
+  /** Events sent. */
   sent: number;
+  /** Events the producer confirmed. */
   acked: number;
+  /** Failed sends. */
   errors: number;
+  /** Seconds the run took. */
   durationS: number;
   /** acked / durationS. */
   rate: number;
@@ -89,14 +99,23 @@ export type Sender = (events: object[]) => Promise<void>;
 
 /** {@link LoadOptions} checked, with their defaults applied. */
 export interface LoadSettings {
+  /** Peak events per second. */
   rate: number;
+  /** Length of the run in seconds. */
   durationS: number;
+  /** How the rate changes over the run. */
   shape: LoadShape;
+  /** Events per request. */
   batch: number;
+  /** Requests in flight at most. */
   concurrency: number;
+  /** Stop after this many events. */
   maxEvents: number;
+  /** Every n-th event is of `poisonType` (0: none). */
   poisonEvery: number;
+  /** Type of the poison events. */
   poisonType: string;
+  /** Type of the other events. */
   eventType: string;
 }
 
@@ -121,10 +140,15 @@ export function loadSettings(opts: LoadOptions): LoadSettings {
 
 /** The batches of a run: builds them, sends them, and counts what was sent, acked and failed. */
 export class Batches {
+  /** Events sent. */
   sent = 0;
+  /** Events confirmed. */
   acked = 0;
+  /** Events whose request failed. */
   errors = 0;
+  /** The first error messages, for the summary. */
   readonly errorSamples: string[] = [];
+  /** The requests in flight. */
   readonly pending = new Set<Promise<void>>();
   private readonly runId = randomBytes(4).toString('hex');
 
@@ -133,6 +157,7 @@ export class Batches {
     private readonly send: Sender,
   ) {}
 
+  /** Requests in flight now. */
   get inFlight(): number {
     return this.pending.size;
   }
@@ -175,7 +200,9 @@ export class Batches {
 
 /** The time {@link pace} runs on: seconds since the start, and a wait. */
 export interface PaceClock {
+  /** Seconds since the run started. */
   elapsedS(): number;
+  /** Resolves after `ms` milliseconds. */
   sleep(ms: number): Promise<void>;
 }
 

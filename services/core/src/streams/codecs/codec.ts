@@ -2,6 +2,7 @@ import type { StreamEvent } from '../envelope';
 
 /** The envelope codecs a worker can read entries with (`ENVELOPE`, worker option `envelope`). */
 export const ENVELOPES = ['cloudevents', 'json-field', 'fields'] as const;
+/** The name of an envelope codec (`ENVELOPE`'s values). */
 export type EnvelopeName = (typeof ENVELOPES)[number];
 
 /** The field `json-field` reads when `ENVELOPE_FIELD` / `envelopeField` is not set. */
@@ -16,13 +17,25 @@ export interface DecodeContext {
 }
 
 /** A decoded entry, or why the codec could not read it (the `dlq_error` of a `malformed` dead letter). */
-export type DecodeResult = { ok: true; event: StreamEvent } | { ok: false; reason: string };
+export type DecodeResult = {
+  /** Read. */
+  ok: true;
+  /** The event. */
+  event: StreamEvent;
+} | {
+  /** Unreadable. */
+  ok: false;
+  /** What is wrong. */
+  reason: string;
+};
 
 /**
  * Reads one stream entry (its flat `[k1, v1, k2, v2, …]` field list) into the event a handler gets.
  * Never throws: an entry it cannot read yields `{ ok: false, reason }`, a message naming what is wrong.
  */
 export interface EnvelopeCodec {
+  /** The codec's name. */
   readonly name: EnvelopeName;
+  /** Reads one entry's fields. */
   decode(fields: readonly string[], ctx: DecodeContext): DecodeResult;
 }
