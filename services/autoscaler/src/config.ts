@@ -1,3 +1,4 @@
+import { parsePools, type PoolSpec } from './pools-config';
 import { bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -66,6 +67,13 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   leaseDurationS: int('LEASE_DURATION_S', { description: 'How long a Lease holds without renewal before another replica may take it', default: 15, min: 2, max: 3600, unit: 's' }),
   identity: optionalStr('POD_NAME', { description: 'Identity of this replica in the Lease (the Downward API pod name)', defaultText: '<hostname>_<random>' }),
   kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
+  pools: {
+    name: 'POOLS',
+    description: 'Several pools served by one autoscaler: a JSON array of {name, stream, group, deployment, podSelector?, targetPerReplica, activation, minReplicas, maxReplicas, pollIntervalMs, cooldownS, scaleDownWindowS, fallbackReplicas?} (the chart renders it); set, it replaces STREAM, GROUP, TARGET_NAME, POD_SELECTOR and the scaling variables',
+    defaultText: undefined,
+    allowed: 'a JSON array of pools',
+    parse: (raw: string | undefined): PoolSpec[] | undefined => (raw === undefined || raw.trim() === '' ? undefined : parsePools(raw)),
+  } satisfies VarSpec<PoolSpec[] | undefined>,
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
 });
 

@@ -23,6 +23,7 @@ import {
   startupExitCode,
 } from '@stream-workers/core';
 import { autoscalerConfig } from './config';
+import { runPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { BacklogSource } from './backlog-source';
 import { Janitor, type LivenessProbe } from './janitor';
@@ -37,6 +38,8 @@ const GONE_POD_MIN_IDLE_MS = 30_000;
 
 async function main(): Promise<void> {
   const config = autoscalerConfig.parse(process.env);
+  // POOLS set: one autoscaler for several pools (pools-main.ts); the single-target variables are unused.
+  if (config.pools) return runPools(config, config.pools);
   if (config.maxReplicas < config.minReplicas) {
     throw new ConfigError('MAX_REPLICAS', String(config.maxReplicas), `an integer ≥ MIN_REPLICAS (${config.minReplicas})`);
   }

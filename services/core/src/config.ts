@@ -7,6 +7,8 @@
  * with a {@link ConfigError} that names the variable, the value and what is allowed.
  */
 
+import { withRedisCredentials } from './redis-credentials';
+
 /** Environment-like input: `process.env` in `main.ts`, a plain object in tests. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -236,13 +238,18 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S): C
   };
 }
 
+/** REDIS_URL with REDIS_USERNAME / REDIS_PASSWORD / REDIS_PASSWORD_FILE applied (redis-credentials.ts). */
+function withCredentials(s: CheckedVarSpec<string>): CheckedVarSpec<string> {
+  return { ...s, parse: (raw, env) => withRedisCredentials(s.parse(raw, env), env) };
+}
+
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
 export function commonSpecs(defaultPort: number) {
   return {
-    redisUrl: redisUrl('REDIS_URL', {
+    redisUrl: withCredentials(redisUrl('REDIS_URL', {
       description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users',
       default: 'redis://127.0.0.1:6379',
-    }),
+    })),
     port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
   };

@@ -1,0 +1,119 @@
+/**
+ * The autoscaler serving several pools (POOLS set, the chart's `workers:` map): one Redis
+ * connection, one leader Lease, one ops server, and per pool a Deployment target, a backlog source, a
+ * decision loop and (when the pool names its pods) a janitor. Started by main.ts when POOLS is set.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import {
+  OpsServer,
+  Shutdown,
+  closeRedis,
+  createLogger,
+  createRedis,
+  createRegistry,
+  isRedisReady,
+  readGroupBacklog,
+  redactUrl,
+  signalHandler,
+} from '@stream-workers/core';
+import type { AutoscalerConfig } from './config';
+import { BacklogSource } from './backlog-source';
+import { Janitor } from './janitor';
+import { LeaderElection } from './leader-election';
+import { loadKubeConfig } from './kube-config';
+import { PoolSet } from './pools';
+import type { PoolSpec } from './pools-config';
+import { DeploymentTarget } from './targets/deployment-target';
+
+/** A consumer whose pod is gone must also be idle this long (covers a pod created after the pod list). */
+const GONE_POD_MIN_IDLE_MS = 30_000;
+
+export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Promise<void> {
+  const logger = createLogger({ service: 'autoscaler', level: config.logLevel, base: {} });
+  const registry = createRegistry();
+  const shutdown = new Shutdown({ logger, deadlineMs: 45_000 });
+  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'autoscaler', logger });
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const election = config.leaderElection
+    ? new LeaderElection({
+        kubeConfig,
+        namespace: config.namespace,
+        leaseName: config.leaseName,
+        identity: config.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
+        leaseDurationS: config.leaseDurationS,
+        logger,
+      })
+    : undefined;
+  const isLeader = election ? () => election.isLeader : () => true;
+
+  const parts = pools.map((spec) => {
+    const target = new DeploymentTarget({ kubeConfig, namespace: config.namespace, name: spec.deployment });
+    const backlog = new BacklogSource({ redis, stream: spec.stream, group: spec.group, read: readGroupBacklog, logger: logger.child({ pool: spec.name }) });
+    const selector = spec.podSelector;
+    const janitor =
+      config.janitorIntervalMs > 0 && selector
+        ? new Janitor({
+            redis,
+            stream: spec.stream,
+            group: spec.group,
+            logger: logger.child({ pool: spec.name }),
+            probe: async () => {
+              const live = await target.podNames(selector);
+              return (consumer) => (live.has(consumer) ? 'alive' : 'gone');
+            },
+            goneMinIdleMs: GONE_POD_MIN_IDLE_MS,
+            intervalMs: config.janitorIntervalMs,
+            shouldRun: isLeader,
+          })
+        : undefined;
+    return { spec, target, backlog, janitor };
+  });
+  const set = new PoolSet({ pools: parts, logger, registry, isLeader });
+
+  const ops = new OpsServer({
+    port: config.port,
+    registry,
+    logger,
+    readiness: () => {
+      if (shutdown.started) return { ready: false, reason: 'shutting down' };
+      if (!isRedisReady(redis)) return { ready: false, reason: 'redis unreachable' };
+      if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
+      return set.readiness();
+    },
+  });
+  shutdown
+    .add('decision loops', () => set.close())
+    .add('janitors', async () => {
+      await Promise.all(parts.map((p) => p.janitor?.close()));
+    })
+    .add('leader lease', () => election?.close())
+    .add('scale targets', async () => {
+      await Promise.all(parts.map((p) => p.target.close()));
+    })
+    .add('ops server', () => ops.close())
+    .add('redis', () => closeRedis(redis));
+  const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let port: number;
+  try {
+    port = await ops.listen();
+  } catch (err) {
+    await shutdown.run('start-up failed');
+    throw err;
+  }
+  election?.start();
+  set.start();
+  for (const p of parts) p.janitor?.start();
+  logger.info(
+    {
+      port,
+      redis: redactUrl(config.redisUrl),
+      leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
+      pools: pools.map((p) => ({ ...p, janitor: parts.find((x) => x.spec === p)?.janitor ? { intervalMs: config.janitorIntervalMs } : false })),
+    },
+    `autoscaler started for ${pools.length} pools`,
+  );
+}
