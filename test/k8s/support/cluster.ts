@@ -203,9 +203,16 @@ export function clusterIP(ns: string, service: string): string {
   return ip;
 }
 
-/** A client of the release's Redis through its Service's ClusterIP. */
-export async function redisOf(ns: string, release: string): Promise<Redis> {
-  const redis = new Redis({ host: clusterIP(ns, names(release).redis), port: 6379, lazyConnect: true, maxRetriesPerRequest: 3 });
+/** The release's Redis password, from the Secret the chart generated (redis.auth is on by default). */
+export function redisPassword(ns: string, release: string): string | undefined {
+  const r = kubectlRun(['-n', ns, 'get', 'secret', `${names(release).redis}-auth`, '-o', 'jsonpath={.data.password}']);
+  return r.status === 0 && r.stdout.trim() ? Buffer.from(r.stdout.trim(), 'base64').toString('utf8') : undefined;
+}
+
+/** A client of the release's Redis through its Service's ClusterIP (with the release's password when it has one). */
+export async function redisOf(ns: string, release: string, opts: { password?: string | null } = {}): Promise<Redis> {
+  const password = opts.password === null ? undefined : (opts.password ?? redisPassword(ns, release));
+  const redis = new Redis({ host: clusterIP(ns, names(release).redis), port: 6379, lazyConnect: true, maxRetriesPerRequest: 3, ...(password ? { password } : {}) });
   redis.on('error', () => undefined);
   await redis.connect();
   return redis;
