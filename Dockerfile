@@ -36,6 +36,8 @@ COPY services/lag-exporter/package.json services/lag-exporter/
 COPY services/autoscaler/package.json services/autoscaler/
 RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/services/core/dist services/core/dist
+# The Lua scripts: read at run time from services/core/lua (beside dist/; tsc does not copy them).
+COPY --from=build /app/services/core/lua services/core/lua
 COPY --from=build /app/services/worker/dist services/worker/dist
 COPY --from=build /app/services/producer/dist services/producer/dist
 COPY --from=build /app/services/lag-exporter/dist services/lag-exporter/dist

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { METRIC_PREFIX, errorFields, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, errorFields, type Logger } from '@stream-workers/core';
 
 /** What the janitor knows about the worker behind a consumer name. */
 export type ConsumerLiveness = 'alive' | 'gone' | 'unknown';
@@ -49,30 +49,8 @@ export interface JanitorOptions {
   registry?: Registry;
 }
 
-/**
- * Deletes only when the consumer exists, holds no pending entry and has been idle at least ARGV[3] ms,
- * all checked and done in one atomic script: XGROUP DELCONSUMER destroys a consumer's pending entries,
- * so the check and the delete must not be separable (a worker could read between them).
- * Returns 1 deleted, 0 no such consumer, -1 holds pending entries, -2 not idle long enough, -3 no group.
- */
-const DELETE_IF_EMPTY = `
-local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-if not ok then return -3 end
-for _, c in ipairs(consumers) do
-  local name, pending, idle
-  for i = 1, #c, 2 do
-    local k = c[i]
-    if k == 'name' then name = c[i + 1] elseif k == 'pending' then pending = c[i + 1] elseif k == 'idle' then idle = c[i + 1] end
-  end
-  if name == ARGV[2] then
-    if pending > 0 then return -1 end
-    if idle < tonumber(ARGV[3]) then return -2 end
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-    return 1
-  end
-end
-return 0
-`;
+/** The atomic check-and-delete of a consumer (return codes in core's lua/delete-consumer-if-empty.lua). */
+const DELETE_IF_EMPTY = new LuaScript('delete-consumer-if-empty');
 
 /**
  * The dead-consumer janitor: consumers of workers that are gone pile up in XINFO CONSUMERS. Each run
@@ -156,7 +134,7 @@ export class Janitor {
           report.keptPending.push({ name: c.name, pending: c.pending });
           continue;
         }
-        const r = Number(await this.opts.redis.eval(DELETE_IF_EMPTY, 1, stream, group, c.name, String(minIdle)));
+        const r = Number(await DELETE_IF_EMPTY.run(this.opts.redis, [stream], [group, c.name, String(minIdle)]));
         if (r === 1) {
           report.deleted.push(c.name);
           logger.info({ stream, group, consumer: c.name, worker: state, idleMs: c.idleMs }, 'janitor: deleted the consumer of a gone worker (0 pending)');

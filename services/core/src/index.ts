@@ -16,3 +16,4 @@ export * from './streams/producer';
 export * from './streams/consumer';
 export * from './streams/claim';
 export * from './resp';
+export * from './lua';

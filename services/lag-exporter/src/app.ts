@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { Express, Request, Response, NextFunction } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpProblem, OpsServer, isRedisReady, readGroupBacklog, type Logger, type BacklogResult } from '@stream-workers/core';
+import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readGroupBacklog, type Logger, type BacklogResult } from '@stream-workers/core';
 import { LagCollector } from './collector';
 
 /** Options for {@link LagExporter}. */
@@ -40,31 +40,8 @@ export interface BacklogResponse {
   streamLength: number;
 }
 
-/** A Redis glob pattern (`*`, `?`, `[a-z]`, `\` escapes) as an anchored RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '\\' && i + 1 < glob.length) re += escapeRe(glob[++i]!);
-    else if (c === '*') re += '[\\s\\S]*';
-    else if (c === '?') re += '[\\s\\S]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end === -1) re += '\\[';
-      else {
-        let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (body.startsWith('^')) body = '^' + body.slice(1); // Redis negates with ^ as RegExp does
-        re += `[${body}]`;
-        i = end;
-      }
-    } else re += escapeRe(c);
-  }
-  return new RegExp(`^${re}$`);
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
+/** Kept here for the exporter's callers and tests: the one implementation is core's (lag-discovery.ts). */
+export { globToRegExp };
 
 function param(req: Request, name: string): string {
   const v = req.query[name];

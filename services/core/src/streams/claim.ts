@@ -1,40 +1,9 @@
 import type Redis from 'ioredis';
+import { LuaScript } from '../lua';
 import type { RawEntry } from './consumer';
 
-/**
- * Owner-checked claims in one round trip. For each id, XPENDING tells who holds it; only ids still
- * held by ARGV[2] are claimed again, so a worker never takes back an entry another consumer reclaimed
- * (after this worker lost its connection for longer than CLAIM_IDLE_MS).
- * Modes: `fresh` = XCLAIM … JUSTID (resets the idle time, no delivery counted: keeps a running entry
- * from being reclaimed); `retry` = XCLAIM (counts a delivery, returns the entries); `count` = no claim,
- * returns the delivery counters; `handback` = XCLAIM … IDLE ARGV[4] JUSTID (marks entries idle for
- * ARGV[4] ms, so other workers' next XAUTOCLAIM takes them at once).
- * Returns { ids no longer held by this consumer, claimed entries (retry) or [id, count] pairs (count) }.
- */
-const CLAIM_LUA = `
-local mine, lost, counts = {}, {}, {}
-for i = 5, #ARGV do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if p[1] and p[1][2] == ARGV[2] then
-    mine[#mine + 1] = ARGV[i]
-    counts[#counts + 1] = {ARGV[i], p[1][4]}
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
-end
-if ARGV[3] == 'count' or #mine == 0 then return {lost, counts} end
-local args = {KEYS[1], ARGV[1], ARGV[2], 0}
-for i = 1, #mine do args[#args + 1] = mine[i] end
-if ARGV[3] == 'handback' then
-  args[#args + 1] = 'IDLE'
-  args[#args + 1] = ARGV[4]
-end
-if ARGV[3] == 'fresh' or ARGV[3] == 'handback' then
-  args[#args + 1] = 'JUSTID'
-  redis.call('XCLAIM', unpack(args))
-  return {lost, {}}
-end
-return {lost, redis.call('XCLAIM', unpack(args))}`;
+/** Owner-checked claims in one round trip: modes and reply in lua/owned-claim.lua. */
+const CLAIM_LUA = new LuaScript('owned-claim');
 
 /** Ids per script call: keeps Lua's unpack() far below its stack limit. */
 const CHUNK = 500;
@@ -45,7 +14,7 @@ async function ownedClaim<T>(redis: Redis, stream: string, group: string, consum
   const lost: string[] = [];
   const out: T[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const [l, o] = (await redis.eval(CLAIM_LUA, 1, stream, group, consumer, mode, idleMs, ...ids.slice(i, i + CHUNK))) as [string[], T[]];
+    const [l, o] = (await CLAIM_LUA.run(redis, [stream], [group, consumer, mode, idleMs, ...ids.slice(i, i + CHUNK)])) as [string[], T[]];
     lost.push(...l);
     out.push(...o);
   }
@@ -85,13 +54,7 @@ export async function handBack(redis: Redis, stream: string, group: string, cons
   return (await ownedClaim<never>(redis, stream, group, consumer, 'handback', ids, idleMs)).lost;
 }
 
-const DELETE_IF_IDLE_LUA = `
-local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
-for _, c in ipairs(summary[4] or {}) do
-  if c[1] == ARGV[2] then return tonumber(c[2]) end
-end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 0`;
+const DELETE_IF_IDLE_LUA = new LuaScript('delete-consumer-if-idle');
 
 /**
  * Deletes `consumer` from the group only when it holds no pending entry (checked and deleted
@@ -99,7 +62,7 @@ return 0`;
  * pending count: 0 means it was deleted.
  */
 export async function deleteConsumerIfIdle(redis: Redis, stream: string, group: string, consumer: string): Promise<number> {
-  return Number(await redis.eval(DELETE_IF_IDLE_LUA, 1, stream, group, consumer));
+  return Number(await DELETE_IF_IDLE_LUA.run(redis, [stream], [group, consumer]));
 }
 
 /** What {@link claimIdle} returns. */

@@ -1,0 +1,65 @@
+/** Which streams a list of names and Redis glob patterns means: the one place stream globs are recognised and matched. */
+import type Redis from 'ioredis';
+import { exec, replyOf } from './lag-replies';
+
+const GLOB = /[*?[\]\\]/;
+
+/** True when `name` is a Redis glob pattern (holds `*`, `?`, `[`, `]` or `\`), not a plain stream name. */
+export function isStreamGlob(name: string): boolean {
+  return GLOB.test(name);
+}
+
+/** A Redis glob pattern (`*`, `?`, `[a-z]`, `\` escapes) as an anchored RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '\\' && i + 1 < glob.length) re += escapeRe(glob[++i]!);
+    else if (c === '*') re += '[\\s\\S]*';
+    else if (c === '?') re += '[\\s\\S]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end === -1) re += '\\[';
+      else {
+        let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (body.startsWith('^')) body = '^' + body.slice(1); // Redis negates with ^ as RegExp does
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += escapeRe(c);
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function escapeRe(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/**
+ * Stream names for `patterns`: glob patterns via `SCAN 0 MATCH <pattern> TYPE stream COUNT 1000`
+ * (Redis ≥ 6), plain names kept when they are streams (`TYPE`, pipelined). Sorted, without duplicates.
+ */
+export async function discoverStreams(redis: Redis, patterns: string[]): Promise<string[]> {
+  const names = new Set<string>();
+  const literals = patterns.filter((p) => !isStreamGlob(p));
+  for (const pattern of patterns.filter(isStreamGlob)) {
+    let cursor = '0';
+    let rounds = 0;
+    do {
+      const [next, keys] = (await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000, 'TYPE', 'stream')) as [string, string[]];
+      cursor = next;
+      for (const k of keys) names.add(k);
+      rounds += 1;
+    } while (cursor !== '0' && rounds < 1_000_000);
+  }
+  if (literals.length > 0) {
+    const p = redis.pipeline();
+    for (const l of literals) p.type(l);
+    const types = await exec(p);
+    literals.forEach((l, i) => {
+      const r = replyOf(types[i]);
+      if (r.ok && r.value === 'stream') names.add(l);
+    });
+  }
+  return [...names].sort();
+}
