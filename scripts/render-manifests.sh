@@ -21,7 +21,7 @@ mkdir -p "$OUT_DIR"
 header="# Generated from charts/stream-workers by scripts/render-manifests.sh (make manifests). Do not edit:
 # change the chart (or values) and re-run it. charts/test checks that this file is up to date.
 # Redis requires a password: create its Secret first, e.g.
-#   kubectl -n stream-workers create secret generic stream-workers-redis-auth --from-literal=password="$(openssl rand -hex 24)"
+#   kubectl -n stream-workers create secret generic stream-workers-redis-auth --from-literal=password=\"\$(openssl rand -hex 24)\"
 # For Kubernetes $KUBE_VERSION and newer; on older clusters install the chart (it picks the API versions)."
 {
   echo "$header"

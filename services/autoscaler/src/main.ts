@@ -39,7 +39,13 @@ const GONE_POD_MIN_IDLE_MS = 30_000;
 async function main(): Promise<void> {
   const config = autoscalerConfig.parse(process.env);
   // POOLS set: one autoscaler for several pools (pools-main.ts); the single-target variables are unused.
-  if (config.pools) return runPools(config, config.pools);
+  if (config.pools) {
+    const pools = await runPools(config, config.pools);
+    const onPoolsSignal = signalHandler(pools.shutdown, pools.logger, (code) => process.exit(code));
+    process.on('SIGTERM', onPoolsSignal);
+    process.on('SIGINT', onPoolsSignal);
+    return;
+  }
   if (config.maxReplicas < config.minReplicas) {
     throw new ConfigError('MAX_REPLICAS', String(config.maxReplicas), `an integer ≥ MIN_REPLICAS (${config.minReplicas})`);
   }

@@ -15,7 +15,7 @@ import {
   isRedisReady,
   readGroupBacklog,
   redactUrl,
-  signalHandler,
+  type Logger,
 } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import { BacklogSource } from './backlog-source';
@@ -29,7 +29,8 @@ import { DeploymentTarget } from './targets/deployment-target';
 /** A consumer whose pod is gone must also be idle this long (covers a pod created after the pod list). */
 const GONE_POD_MIN_IDLE_MS = 30_000;
 
-export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Promise<void> {
+/** Starts everything; the caller (main.ts) wires SIGTERM/SIGINT to the returned shutdown. */
+export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Promise<{ shutdown: Shutdown; logger: Logger }> {
   const logger = createLogger({ service: 'autoscaler', level: config.logLevel, base: {} });
   const registry = createRegistry();
   const shutdown = new Shutdown({ logger, deadlineMs: 45_000 });
@@ -93,9 +94,6 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
     })
     .add('ops server', () => ops.close())
     .add('redis', () => closeRedis(redis));
-  const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 
   let port: number;
   try {
@@ -116,4 +114,5 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
     },
     `autoscaler started for ${pools.length} pools`,
   );
+  return { shutdown, logger };
 }
