@@ -41,6 +41,8 @@ COPY --from=build /app/services/core/lua services/core/lua
 COPY --from=build /app/services/worker/dist services/worker/dist
 COPY --from=build /app/services/producer/dist services/producer/dist
 COPY --from=build /app/services/lag-exporter/dist services/lag-exporter/dist
+# The KEDA external scaler loads its .proto at run time (services/lag-exporter/src/external-scaler.ts).
+COPY services/lag-exporter/proto services/lag-exporter/proto
 COPY --from=build /app/services/autoscaler/dist services/autoscaler/dist
 # The `node` user of the official image (uid/gid 1000); the chart runs as 1000 with a read-only root.
 USER 1000:1000

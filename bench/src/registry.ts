@@ -2,6 +2,7 @@ import type { Benchmark } from './harness';
 import { workerCeiling, workerLatency, workerThroughput } from './worker';
 import { producerLibrary } from './producer';
 import { exporterScrape } from './exporter';
+import { scalingModes } from './scaling';
 
 /** Every benchmark `make bench` runs, in order. Each service's benchmarks register here. */
-export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape];
+export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes];

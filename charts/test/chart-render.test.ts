@@ -53,7 +53,7 @@ const workloads = (objs: K8sObject[]): Workload[] => objs.filter((o) => podSpecO
 const envOf = (c: ContainerSpec): Map<string, EnvVar> => new Map((c.env ?? []).map((e) => [e.name, e]));
 
 test('there is a ci values file for every autoscaling mode and the main variants', () => {
-  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none', 'external-redis', 'redis-auth', 'monitoring-operator', 'local-cluster']) {
+  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'keda-external', 'none', 'external-redis', 'redis-auth', 'monitoring-operator', 'local-cluster']) {
     expect(CI).toContain(`${f}-values.yaml`);
   }
 });
@@ -232,6 +232,34 @@ describe('KEDA modes', () => {
     expect(t.metadata.valueLocation).toBe('outstanding');
   });
 
+  test('keda-external: external-push on the exporter gRPC service, rate metric; the exporter serves GRPC_PORT', () => {
+    const objs = renderCi('keda-external-values.yaml');
+    const t = trigger('keda-external-values.yaml');
+    const svc = one(objs, 'Service', '-lag-exporter') as K8sObject & { spec: { ports: Array<{ name: string; port: number }> } };
+    expect(t.type).toBe('external-push');
+    expect(t.metadata).toEqual({
+      scalerAddress: `${svc.metadata.name}.stream-workers.svc.cluster.local:9095`,
+      stream: 'events',
+      group: 'workers',
+      metric: 'rate',
+      targetValue: '150',
+      drainSeconds: '30',
+      activationValue: '0',
+    });
+    expect(svc.spec.ports.map((p) => p.name)).toEqual(['http', 'grpc']);
+    const exporter = one(objs, 'Deployment', '-lag-exporter') as Workload;
+    expect(envOf(exporter.spec.template.spec.containers[0]!).get('GRPC_PORT')?.value).toBe('9095');
+    const lagMode = one(render({ set: ['autoscaling.mode=keda-external', 'autoscaling.kedaExternal.push=false'] }), 'ScaledObject') as K8sObject & { spec: { triggers: Trigger[] } };
+    expect(lagMode.spec.triggers[0]).toMatchObject({ type: 'external', metadata: { metric: 'outstanding', targetValue: '100' } });
+  });
+
+  test('builtin: the scaling mode, drain, lag objective, rate window and activation watch from values, in each pool of POOLS', () => {
+    const a = one(render({ set: ['autoscaling.scalingMode=rate', 'autoscaling.targetLagSeconds=5'] }), 'Deployment', '-autoscaler') as Workload;
+    const env = envOf(a.spec.template.spec.containers[0]!);
+    const [pool] = JSON.parse(env.get('POOLS')!.value!) as Array<Record<string, unknown>>;
+    expect([pool!.scalingMode, pool!.targetDrainS, pool!.targetLagSeconds, pool!.rateWindowS, pool!.activationWatch]).toEqual(['rate', 30, 5, 5, true]);
+  });
+
   test('keda-prometheus: a PromQL query on group_outstanding', () => {
     const t = trigger('keda-prometheus-values.yaml');
     expect(t.type).toBe('prometheus');
@@ -298,7 +326,7 @@ describe('values are checked', () => {
   const typos: Array<[string, string[], RegExp]> = [
     ['a misspelt nested key', ['--set', 'worker.batchSzie=10'], /additional properties 'batchSzie' not allowed/],
     ['a misspelt top-level key', ['--set', 'autoscalling.mode=none'], /additional properties 'autoscalling' not allowed/],
-    ['an unknown autoscaling mode', ['--set', 'autoscaling.mode=keda'], /\/autoscaling\/mode.*one of 'builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'none'/s],
+    ['an unknown autoscaling mode', ['--set', 'autoscaling.mode=keda'], /\/autoscaling\/mode.*one of 'builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'keda-external', 'none'/s],
     ['a string where a number is expected', ['--set-string', 'autoscaling.maxReplicas=ten'], /\/autoscaling\/maxReplicas.*(integer|number)/s],
     ['an ACL file without a Secret', ['--set', 'redis.auth.aclFileKey=users.acl'], /aclFileKey needs redis.auth.existingSecret/],
     ['a password in an external URL', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://:hunter2@db:6379'], /\/externalRedis\/url/],
@@ -454,12 +482,14 @@ describe('the environment the chart renders is one every service accepts', () =>
   });
 
   test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
-    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local).
-    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS']);
+    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local);
+    // REDIS_PASSWORD_FILE (the chart gives the Secret's password as REDIS_PASSWORD).
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'REDIS_PASSWORD_FILE']);
     // The autoscaler serves its pools through POOLS, which replaces the single-target variables.
-    const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR']);
+    const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR',
+      'SCALING_MODE', 'TARGET_DRAIN_S', 'TARGET_LAG_SECONDS', 'RATE_WINDOW_S', 'ACTIVATION_WATCH']);
     // The simulated handler's variables go only to workers without HANDLER.
-    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2'] }));
+    const withHandler = services(render({ set: ['redis.auth.username=sw', 'worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
     const simulated = services(render({ set: ['worker.simulation.poisonType=poison'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
       const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n) && !(component === 'autoscaler' && replacedByPools.has(n)));

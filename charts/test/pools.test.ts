@@ -99,6 +99,10 @@ describe('every pool option', () => {
       'workers.a.serviceAccountName=team-a',
       'workers.a.securityContext.readOnlyRootFilesystem=true',
       'workers.a.autoscaling.maxReplicas=6', 'workers.a.autoscaling.targetPerReplica=33', 'workers.a.autoscaling.pollingIntervalSeconds=2',
+      'workers.a.envelope=json-field', 'workers.a.envelopeField=payload',
+      'workers.a.autoscaling.scalingMode=rate', 'workers.a.autoscaling.targetDrainSeconds=12', 'workers.a.autoscaling.targetLagSeconds=4',
+      'workers.a.autoscaling.rateWindowSeconds=8', 'workers.a.autoscaling.activationWatch=false',
+      'workers.d.stream=s3', 'workers.d.group=g3', 'workers.d.autoscaling.mode=keda-external', 'workers.d.autoscaling.kedaExternal.push=false',
       'workers.b.stream=s1', 'workers.b.group=g2', 'workers.b.autoscaling.mode=none', 'workers.b.replicas=3', 'workers.b.podDisruptionBudget.enabled=false',
       'workers.c.stream=s2', 'workers.c.autoscaling.mode=keda-metrics-api',
     ],
@@ -112,7 +116,8 @@ describe('every pool option', () => {
     expect(c.imagePullPolicy).toBe('Always');
     expect(c.command).toEqual(['node']);
     expect(c.args).toEqual(['my-worker.js']);
-    expect(env(c)).toMatchObject({ STREAM: 's1', GROUP: 'g1', HANDLER: '/handlers/h.js', X: 'one', BATCH_SIZE: '7', CONCURRENCY: '3', BLOCK_MS: '900', CLAIM_IDLE_MS: '4000', MAX_DELIVERIES: '9', RETRY_DELAY_MS: '50', DEAD_LETTER_STREAM: 'dead', GROUP_START_ID: '$', SHUTDOWN_GRACE_MS: '5000' });
+    expect(env(c)).toMatchObject({ STREAM: 's1', GROUP: 'g1', HANDLER: '/handlers/h.js', X: 'one', BATCH_SIZE: '7', CONCURRENCY: '3', BLOCK_MS: '900', CLAIM_IDLE_MS: '4000', MAX_DELIVERIES: '9', RETRY_DELAY_MS: '50', DEAD_LETTER_STREAM: 'dead', GROUP_START_ID: '$', SHUTDOWN_GRACE_MS: '5000', ENVELOPE: 'json-field', ENVELOPE_FIELD: 'payload' });
+    expect(env(deployment(objs, 'b').spec.template.spec.containers[0]!)).toMatchObject({ ENVELOPE: 'cloudevents', ENVELOPE_FIELD: 'event' });
     expect(env(c).SIM_WORK_MS).toBeUndefined();
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'cm' } }]);
     expect(pod.volumes).toContainEqual({ name: 'handlers', configMap: { name: 'handler-cm' } });
@@ -129,16 +134,22 @@ describe('every pool option', () => {
     expect((one(objs, 'PodDisruptionBudget', '-a') as K8sObject & { spec: { maxUnavailable: number } }).spec.maxUnavailable).toBe(2);
   });
 
-  test('autoscaling per pool: a in the builtin autoscaler with its overrides, b fixed at its replicas without a PDB, c with its own ScaledObject', () => {
+  test('autoscaling per pool: a in the builtin autoscaler with its overrides (rate mode), b fixed at its replicas without a PDB, c and d with their own ScaledObjects', () => {
     const pools = poolsOf(objs);
     expect(pools.map((p) => p.name)).toEqual(['a']);
     expect(pools[0]).toMatchObject({ maxReplicas: 6, targetPerReplica: 33, pollIntervalMs: 2000, minReplicas: 0, stream: 's1', group: 'g1' });
+    expect(pools[0]).toMatchObject({ scalingMode: 'rate', targetDrainS: 12, targetLagSeconds: 4, rateWindowS: 8, activationWatch: false });
     expect('replicas' in deployment(objs, 'a').spec).toBe(false);
     expect(deployment(objs, 'b').spec.replicas).toBe(3);
     expect(find(objs, 'PodDisruptionBudget', '-b')).toHaveLength(0);
-    const so = one(objs, 'ScaledObject') as K8sObject & { spec: { scaleTargetRef: { name: string }; triggers: Array<{ metadata: Record<string, string> }> } };
+    type ScaledObject = K8sObject & { spec: { scaleTargetRef: { name: string }; triggers: Array<{ type: string; metadata: Record<string, string> }> } };
+    const so = one(objs, 'ScaledObject', '-c') as ScaledObject;
     expect(so.spec.scaleTargetRef.name).toBe(deployment(objs, 'c').metadata.name);
     expect(so.spec.triggers[0]!.metadata.url).toContain('stream=s2&group=workers');
+    // keda-external in one pool only: its own stream and group; the exporter then serves gRPC.
+    const ext = one(objs, 'ScaledObject', '-d') as ScaledObject;
+    expect(ext.spec.triggers[0]).toMatchObject({ type: 'external', metadata: { stream: 's3', group: 'g3', metric: 'outstanding' } });
+    expect(Number(env(deployment(objs, 'lag-exporter').spec.template.spec.containers[0]!).GRPC_PORT)).toBeGreaterThan(0);
   });
 });
 
@@ -217,5 +228,30 @@ describe('security', () => {
     const mine = render({ set: ['redis.auth.existingSecret=my-redis'] });
     expect(find(mine, 'Secret')).toHaveLength(0);
     expect(JSON.stringify(one(mine, 'StatefulSet'))).toContain('"name":"my-redis"');
+  });
+});
+
+describe('the Redis NetworkPolicy', () => {
+  test('admits the release\'s pods and the pods of an external pool (its podLabels); KEDA\'s operator when some pool is keda-redis', () => {
+    const np = (objs: K8sObject[]) => (one(objs, 'NetworkPolicy') as K8sObject & { spec: { ingress: Array<{ from: Array<Record<string, unknown>> }> } }).spec.ingress[0]!.from;
+    const from = np(render({ valuesFiles: [EXAMPLE], release: 'shop' }));
+    expect(from).toContainEqual({ podSelector: { matchLabels: { app: 'billing-api' } } });
+    expect(from.some((f) => 'namespaceSelector' in f)).toBe(false);
+    expect(np(render({ set: ['workers.a.autoscaling.mode=keda-redis', 'workers.b.group=g2'] })).some((f) => 'namespaceSelector' in f)).toBe(true);
+  });
+});
+
+describe('per-pool metrics and the dashboard', () => {
+  test('the ServiceMonitor labels a pool\'s series `pool`; the dashboard has a `pool` variable filtering the worker and autoscaler panels', () => {
+    const objs = render({ valuesFiles: [EXAMPLE], release: 'shop', set: ['monitoring.enabled=true'] });
+    const sm = one(objs, 'ServiceMonitor') as K8sObject & { spec: { endpoints: Array<{ relabelings?: Array<Record<string, unknown>> }> } };
+    expect(sm.spec.endpoints[0]!.relabelings).toContainEqual(expect.objectContaining({ sourceLabels: ['__meta_kubernetes_service_label_stream_workers_io_pool'], targetLabel: 'pool' }));
+    const cm = one(render({ valuesFiles: [EXAMPLE], release: 'shop' }), 'ConfigMap', '-dashboard') as K8sObject & { data: Record<string, string> };
+    const dash = JSON.parse(cm.data['stream-workers.json']!) as { templating: { list: Array<{ name: string; definition?: string }> }; panels: Array<{ targets?: Array<{ expr: string }> }> };
+    expect(dash.templating.list.find((v) => v.name === 'pool')?.definition).toMatch(/label_values\(.*, pool\)/);
+    const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    const perPool = exprs.filter((e) => /stream_workers_(events_processed_total|event_processing_seconds_bucket|inflight_events|autoscaler_(desired|current)_replicas)\{/.test(e));
+    expect(perPool.length).toBeGreaterThanOrEqual(6);
+    expect(perPool.filter((e) => !e.includes('pool=~"$pool"'))).toEqual([]);
   });
 });

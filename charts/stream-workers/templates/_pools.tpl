@@ -89,6 +89,11 @@ does not render) and podSelector (the pods' labels as key=value,…; empty when 
 {{- range (include "sw.pools" . | fromJson).pools }}{{ if eq .autoscaling.mode "builtin" }}true{{ end }}{{ end -}}
 {{- end -}}
 
+{{/* "true" when some pool is scaled by KEDA's external trigger on the lag exporter's gRPC scaler. */}}
+{{- define "sw.anyKedaExternal" -}}
+{{- range (include "sw.pools" . | fromJson).pools }}{{ if eq .autoscaling.mode "keda-external" }}true{{ end }}{{ end -}}
+{{- end -}}
+
 {{/* Labels of one pool's objects: the component is the pool's name. dict "root" "pool". */}}
 {{- define "sw.poolLabels" -}}
 {{ include "sw.labels" (dict "root" .root "component" .pool.name) }}

@@ -10,12 +10,16 @@ import {
 } from '@stream-workers/core';
 import { KubeApiError } from './kube-api-error';
 import type { ScaleTarget, TargetState } from './scale-target';
+import type { ScaleSignal } from './rate-signal';
 
 /** Options for {@link Autoscaler}. */
 export interface AutoscalerOptions {
   target: ScaleTarget;
-  /** The scaling signal: outstanding entries, or undefined when it cannot be read. */
-  backlog: { read(): Promise<number | undefined> };
+  /**
+   * The scaling signal: outstanding entries, or undefined when it cannot be read (the lag mode's
+   * BacklogSource); or a {@link ScaleSignal} with the mode's own count (the rate mode's RateSignal).
+   */
+  backlog: { read(currentReplicas: number): Promise<number | undefined | ScaleSignal> };
   policy: Partial<ScalingPolicy> & Pick<ScalingPolicy, 'targetPerReplica'>;
   /** Time between two decisions in ms. */
   pollIntervalMs: number;
@@ -124,6 +128,11 @@ export class Autoscaler {
     return this.errorStreak > 0 ? this.backoffMs() : this.opts.pollIntervalMs;
   }
 
+  /** The target's replica count as last read or set; undefined before the first decision or while standing by. */
+  get replicas(): number | undefined {
+    return this.current;
+  }
+
   /** The scaling policy in force (defaults filled in). */
   get policy(): ScalingPolicy {
     return this.decider.policy;
@@ -218,9 +227,11 @@ export class Autoscaler {
     if (this.paused) log.info({ target: this.opts.target.description }, 'pause annotation removed: autoscaling resumes');
     this.paused = false;
 
-    const outstanding = await this.opts.backlog.read();
+    const read = await this.opts.backlog.read(state.replicas);
+    const signal: ScaleSignal = typeof read === 'object' ? read : { outstanding: read };
+    const outstanding = signal.outstanding;
     this.outstanding = outstanding;
-    const decision = this.decider.decide({ nowMs: this.now(), currentReplicas: state.replicas, outstanding });
+    const decision = this.decider.decide({ nowMs: this.now(), currentReplicas: state.replicas, outstanding, raw: signal.raw, busy: signal.busy });
     this.desired = decision.desired;
     const fields = {
       ...this.opts.logFields,
@@ -238,6 +249,7 @@ export class Autoscaler {
       cooldownLeftS: decision.cooldownLeftS === undefined ? null : Math.round(decision.cooldownLeftS * 10) / 10,
       targetPerReplica: this.decider.policy.targetPerReplica,
       activation: this.decider.policy.activation,
+      ...signal.detail,
     };
     if (decision.desired === state.replicas) {
       // Same replicas: one info line when the reasoning changes (e.g. held for missing data), debug otherwise.

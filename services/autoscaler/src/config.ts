@@ -1,5 +1,5 @@
 import { parsePools, type PoolSpec } from './pools-config';
-import { bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
+import { DEFAULT_RATE_POLICY, SCALING_MODES, bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const STREAM_NAME = /^[^\s*?[\]]+$/;
@@ -38,6 +38,17 @@ export const autoscalerConfig = defineConfig('autoscaler', {
     patternText: 'a Kubernetes namespace name',
   }),
   targetPerReplica: int('TARGET_PER_REPLICA', { description: 'Outstanding entries (lag + pending) per replica: desired = ceil(outstanding / this)', default: 100, min: 1 }),
+  scalingMode: oneOf('SCALING_MODE', SCALING_MODES, {
+    description: '`lag`: desired = ceil(outstanding / TARGET_PER_REPLICA), as KEDA; `rate`: from the arrival rate, the measured service rate per replica and the backlog (docs/autoscaler.md)',
+    default: 'lag',
+  }),
+  targetDrainS: int('TARGET_DRAIN_S', { description: 'SCALING_MODE=rate: drain the waiting entries within this many seconds on top of the arrivals', default: DEFAULT_RATE_POLICY.targetDrainS, min: 1, unit: 's' }),
+  targetLagSeconds: optionalInt('TARGET_LAG_SECONDS', 'SCALING_MODE=rate: backlog-age objective: enough replicas that an entry arriving now waits at most this long behind the backlog; unset = none', 1),
+  rateWindowS: int('RATE_WINDOW_S', { description: 'SCALING_MODE=rate: window over which the arrival and service rates are measured', default: DEFAULT_RATE_POLICY.rateWindowS, min: 1, max: 600, unit: 's' }),
+  activationWatch: bool('ACTIVATION_WATCH', {
+    description: 'At 0 replicas, wait for the first new entry with a blocking XREAD on a dedicated connection and decide at once (activation within about a second instead of POLL_INTERVAL_MS)',
+    default: true,
+  }),
   activation: int('ACTIVATION', { description: 'Scale up from 0 only when outstanding is strictly above this', default: 0, min: 0 }),
   minReplicas: int('MIN_REPLICAS', { description: 'Lowest replica count; 0 enables scale to zero', default: 0, min: 0, max: 10_000 }),
   maxReplicas: int('MAX_REPLICAS', { description: 'Highest replica count', default: 20, min: 1, max: 10_000 }),
@@ -69,7 +80,7 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
   pools: {
     name: 'POOLS',
-    description: 'Several pools served by one autoscaler: a JSON array of {name, stream, group, deployment, podSelector?, targetPerReplica, activation, minReplicas, maxReplicas, pollIntervalMs, cooldownS, scaleDownWindowS, fallbackReplicas?} (the chart renders it); set, it replaces STREAM, GROUP, TARGET_NAME, POD_SELECTOR and the scaling variables',
+    description: 'Several pools served by one autoscaler: a JSON array of {name, stream, group, deployment, podSelector?, scalingMode, targetPerReplica, targetDrainS, targetLagSeconds?, rateWindowS, activationWatch, activation, minReplicas, maxReplicas, pollIntervalMs, cooldownS, scaleDownWindowS, fallbackReplicas?} (the chart renders it); set, it replaces STREAM, GROUP, TARGET_NAME, POD_SELECTOR and the scaling variables',
     defaultText: undefined,
     allowed: 'a JSON array of pools',
     parse: (raw: string | undefined): PoolSpec[] | undefined => (raw === undefined || raw.trim() === '' ? undefined : parsePools(raw)),

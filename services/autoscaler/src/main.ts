@@ -17,7 +17,6 @@ import {
   createRegistry,
   describeStartupError,
   isRedisReady,
-  readGroupBacklog,
   redactUrl,
   signalHandler,
   startupExitCode,
@@ -25,7 +24,7 @@ import {
 import { autoscalerConfig } from './config';
 import { runPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
-import { BacklogSource } from './backlog-source';
+import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor, type LivenessProbe } from './janitor';
 import { LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
   const registry = createRegistry();
   const shutdown = new Shutdown({ logger, deadlineMs: 45_000 });
   const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'autoscaler', logger });
-  const backlog = new BacklogSource({ redis, stream: config.stream, group: config.group, read: readGroupBacklog, logger });
+  const backlog = createSignal(config, redis, logger);
 
   let target: ScaleTarget;
   let probe: LivenessProbe;
@@ -113,6 +112,7 @@ async function main(): Promise<void> {
     ...(isLeader ? { isLeader } : {}),
     logFields: { stream: config.stream, group: config.group },
   });
+  const watch = createActivationWatch(config, autoscaler, logger);
   const janitor =
     config.janitorIntervalMs > 0
       ? new Janitor({
@@ -142,6 +142,7 @@ async function main(): Promise<void> {
   });
 
   shutdown
+    .add('activation watch', () => watch?.close())
     .add('decision loop', () => autoscaler.close())
     .add('janitor', () => janitor?.close())
     .add('leader lease', () => election?.close())
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
   }
   election?.start();
   autoscaler.start();
+  watch?.start();
   janitor?.start();
   const p = autoscaler.policy;
   logger.info(
@@ -169,7 +171,8 @@ async function main(): Promise<void> {
       redis: redactUrl(config.redisUrl),
       target: target.description,
       leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
-      policy: { ...p, pollIntervalMs: config.pollIntervalMs },
+      policy: { ...p, pollIntervalMs: config.pollIntervalMs, mode: config.scalingMode, activationWatch: watch !== undefined },
+      ...(config.scalingMode === 'rate' ? { rate: { targetDrainS: config.targetDrainS, targetLagSeconds: config.targetLagSeconds ?? null, rateWindowS: config.rateWindowS } } : {}),
       janitor: janitor ? { intervalMs: config.janitorIntervalMs, goneMinIdleMs, unknownIdleMs: unknownIdleMs ?? null } : false,
     },
     'autoscaler started',

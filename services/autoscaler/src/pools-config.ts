@@ -1,4 +1,4 @@
-import { ConfigError } from '@stream-workers/core';
+import { ConfigError, SCALING_MODES, type ScalingMode } from '@stream-workers/core';
 
 /**
  * The POOLS document: one autoscaler serving several worker pools (the chart's `workers:` map). A
@@ -14,7 +14,15 @@ export interface PoolSpec {
   deployment: string;
   /** Label selector of the pool's pods, for the janitor; undefined = no janitor for this pool. */
   podSelector: string | undefined;
+  /** `lag` (KEDA parity) or `rate` (arrival and service rates): SCALING_MODE per pool. */
+  scalingMode: ScalingMode;
   targetPerReplica: number;
+  /** Rate mode: TARGET_DRAIN_S, TARGET_LAG_SECONDS (undefined = none) and RATE_WINDOW_S of the pool. */
+  targetDrainS: number;
+  targetLagSeconds: number | undefined;
+  rateWindowS: number;
+  /** ACTIVATION_WATCH of the pool (used only with minReplicas 0). */
+  activationWatch: boolean;
   activation: number;
   minReplicas: number;
   maxReplicas: number;
@@ -38,6 +46,11 @@ const integer = (min: number, max: number, unit?: string): Field<number> => ({
   allowed: `an integer from ${min} to ${max}${unit ? ` (${unit})` : ''}`,
   parse: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? v : undefined),
 });
+const flag: Field<boolean> = { allowed: 'true or false', parse: (v) => (typeof v === 'boolean' ? v : undefined) };
+const mode: Field<ScalingMode> = {
+  allowed: `one of ${SCALING_MODES.join(', ')}`,
+  parse: (v) => SCALING_MODES.find((m) => m === v),
+};
 const optional = <T>(f: Field<T>): Field<T | undefined> => ({ ...f, optional: true });
 
 const FIELDS: { [K in keyof PoolSpec]: Field<PoolSpec[K]> } = {
@@ -46,7 +59,12 @@ const FIELDS: { [K in keyof PoolSpec]: Field<PoolSpec[K]> } = {
   group: text(/^\S+$/, 'a consumer group name without spaces'),
   deployment: text(NAME, 'a Kubernetes object name (lower case, digits, -)'),
   podSelector: optional(text(SELECTOR, 'a label selector of key=value pairs separated by commas')),
+  scalingMode: mode,
   targetPerReplica: integer(1, Number.MAX_SAFE_INTEGER),
+  targetDrainS: integer(1, Number.MAX_SAFE_INTEGER, 's'),
+  targetLagSeconds: optional(integer(1, Number.MAX_SAFE_INTEGER, 's')),
+  rateWindowS: integer(1, 600, 's'),
+  activationWatch: flag,
   activation: integer(0, Number.MAX_SAFE_INTEGER),
   minReplicas: integer(0, 10_000),
   maxReplicas: integer(1, 10_000),

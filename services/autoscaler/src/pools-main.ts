@@ -13,12 +13,12 @@ import {
   createRedis,
   createRegistry,
   isRedisReady,
-  readGroupBacklog,
   redactUrl,
   type Logger,
 } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
-import { BacklogSource } from './backlog-source';
+import type { ActivationWatch } from './activation-watch';
+import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor } from './janitor';
 import { LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
@@ -50,7 +50,7 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
 
   const parts = pools.map((spec) => {
     const target = new DeploymentTarget({ kubeConfig, namespace: config.namespace, name: spec.deployment });
-    const backlog = new BacklogSource({ redis, stream: spec.stream, group: spec.group, read: readGroupBacklog, logger: logger.child({ pool: spec.name }) });
+    const backlog = createSignal(spec, redis, logger.child({ pool: spec.name }));
     const selector = spec.podSelector;
     const janitor =
       config.janitorIntervalMs > 0 && selector
@@ -71,6 +71,21 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
     return { spec, target, backlog, janitor };
   });
   const set = new PoolSet({ pools: parts, logger, registry, isLeader });
+  // Per pool at minReplicas 0 (and activationWatch): a blocking XREAD at the stream's tail, its own connection.
+  const watches = parts
+    .map((p) =>
+      createActivationWatch(
+        { ...p.spec, redisUrl: config.redisUrl },
+        {
+          get replicas() {
+            return set.replicas(p.spec.name);
+          },
+          tick: () => set.tick(p.spec.name),
+        },
+        logger.child({ pool: p.spec.name }),
+      ),
+    )
+    .filter((w): w is ActivationWatch => w !== undefined);
 
   const ops = new OpsServer({
     port: config.port,
@@ -84,6 +99,9 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
     },
   });
   shutdown
+    .add('activation watches', async () => {
+      await Promise.all(watches.map((w) => w.close()));
+    })
     .add('decision loops', () => set.close())
     .add('janitors', async () => {
       await Promise.all(parts.map((p) => p.janitor?.close()));
@@ -104,6 +122,7 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
   }
   election?.start();
   set.start();
+  for (const w of watches) w.start();
   for (const p of parts) p.janitor?.start();
   logger.info(
     {

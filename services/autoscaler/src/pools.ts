@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { METRIC_PREFIX, errorFields, type Logger, type Readiness } from '@stream-workers/core';
-import { Autoscaler, type TickOutcome } from './autoscaler';
+import { Autoscaler, type AutoscalerOptions, type TickOutcome } from './autoscaler';
 import { KubeApiError } from './kube-api-error';
 import type { PoolSpec } from './pools-config';
 import type { ScaleTarget } from './scale-target';
@@ -8,7 +8,8 @@ import type { ScaleTarget } from './scale-target';
 /** What a pool's decision loop needs besides its spec. */
 export interface PoolParts {
   target: ScaleTarget;
-  backlog: { read(): Promise<number | undefined> };
+  /** The pool's signal: its backlog (lag mode) or its RateSignal (rate mode). */
+  backlog: AutoscalerOptions['backlog'];
 }
 
 /** Options for {@link PoolSet}. */
@@ -120,6 +121,17 @@ export class PoolSet {
     return this.loops.map((l) => l.spec.name);
   }
 
+  /** Replicas of pool `name`'s Deployment as last read (undefined before the first read). */
+  replicas(name: string): number | undefined {
+    return this.loop(name).scaler.replicas;
+  }
+
+  private loop(name: string): (typeof this.loops)[number] {
+    const loop = this.loops.find((l) => l.spec.name === name);
+    if (!loop) throw new Error(`no pool named ${name} (pools: ${this.names.join(', ')})`);
+    return loop;
+  }
+
   /** Not ready while any pool's Deployment answers 403 (its reason names the pool). */
   readiness(): Readiness {
     for (const l of this.loops) {
@@ -131,9 +143,7 @@ export class PoolSet {
 
   /** One decision of pool `name` (tests and embedding). */
   async tick(name: string): Promise<TickOutcome> {
-    const loop = this.loops.find((l) => l.spec.name === name);
-    if (!loop) throw new Error(`no pool named ${name} (pools: ${this.names.join(', ')})`);
-    const outcome = await loop.scaler.tick();
+    const outcome = await this.loop(name).scaler.tick();
     this.metrics?.record(name, outcome);
     return outcome;
   }

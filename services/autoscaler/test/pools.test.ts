@@ -16,7 +16,7 @@ import { RedisBacklog, captureLogger, kubeAndRedisFixture } from './support/help
 
 const pool = (over: Partial<PoolSpec> = {}): Record<string, unknown> => ({
   name: 'a', stream: 's', group: 'g', deployment: 'd-a', podSelector: 'app=a', targetPerReplica: 100, activation: 0, minReplicas: 0, maxReplicas: 5,
-  pollIntervalMs: 1000, cooldownS: 300, scaleDownWindowS: 300, ...over,
+  pollIntervalMs: 1000, cooldownS: 300, scaleDownWindowS: 300, scalingMode: 'lag', targetDrainS: 30, rateWindowS: 5, activationWatch: false, ...over,
 });
 const doc = (...pools: Array<Record<string, unknown>>): string => JSON.stringify(pools);
 
@@ -24,7 +24,8 @@ describe('the POOLS document', () => {
   test('a valid document parses; optional fields may be left out', () => {
     const { podSelector: _drop, ...noSelector } = pool({ name: 'b', group: 'g2', deployment: 'd-b' }) as Record<string, unknown> & { podSelector?: string };
     const pools = parsePools(doc(pool(), noSelector));
-    expect(pools.map((p) => [p.name, p.podSelector, p.fallbackReplicas])).toEqual([['a', 'app=a', undefined], ['b', undefined, undefined]]);
+    expect(pools.map((p) => [p.name, p.podSelector, p.fallbackReplicas, p.targetLagSeconds])).toEqual([['a', 'app=a', undefined, undefined], ['b', undefined, undefined, undefined]]);
+    expect(parsePools(doc(pool({ scalingMode: 'rate', targetLagSeconds: 10 })))[0]).toMatchObject({ scalingMode: 'rate', targetLagSeconds: 10, targetDrainS: 30, rateWindowS: 5 });
   });
 
   const bad: Array<[string, string, RegExp]> = [
@@ -36,6 +37,8 @@ describe('the POOLS document', () => {
     ['maxReplicas below minReplicas', doc(pool({ minReplicas: 6 })), /^POOLS\[0\]\.maxReplicas="5" is invalid: expected an integer ≥ minReplicas \(6\)/],
     ['two pools on one stream and group', doc(pool(), pool({ name: 'b', deployment: 'd-b' })), /^POOLS\[1\]\.group="s\/g" is invalid: expected a stream and group not already served by POOLS\[0\]/],
     ['two pools scaling one Deployment', doc(pool(), pool({ name: 'b', group: 'g2' })), /^POOLS\[1\]\.deployment="d-a" is invalid: expected a deployment not already served by POOLS\[0\]/],
+    ['an unknown scaling mode', doc(pool({ scalingMode: 'fast' as unknown as 'lag' })), /^POOLS\[0\]\.scalingMode="fast" is invalid: expected one of lag, rate/],
+    ['a non-boolean activationWatch', doc(pool({ activationWatch: 'yes' as unknown as boolean })), /^POOLS\[0\]\.activationWatch="yes" is invalid: expected true or false/],
     ['a bad pod selector', doc(pool({ podSelector: 'app in (a)' })), /^POOLS\[0\]\.podSelector="app in \(a\)" is invalid/],
   ];
   test.each(bad)('rejects %s, naming the path', (_what, raw, message) => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Typed configuration from environment variables.
  *
@@ -6,8 +7,6 @@
  * table, so documentation and code cannot drift apart. Any unknown or malformed value stops start-up
  * with a {@link ConfigError} that names the variable, the value and what is allowed.
  */
-
-import { withRedisCredentials } from './redis-credentials';
 
 /** Environment-like input: `process.env` in `main.ts`, a plain object in tests. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -238,20 +237,46 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S): C
   };
 }
 
-/** REDIS_URL with REDIS_USERNAME / REDIS_PASSWORD / REDIS_PASSWORD_FILE applied (redis-credentials.ts). */
-function withCredentials(s: CheckedVarSpec<string>): CheckedVarSpec<string> {
-  return { ...s, parse: (raw, env) => withRedisCredentials(s.parse(raw, env), env) };
-}
-
 /** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
 export function commonSpecs(defaultPort: number) {
   return {
-    redisUrl: withCredentials(redisUrl('REDIS_URL', {
-      description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users',
+    redisUrl: withRedisCredentials(redisUrl('REDIS_URL', {
+      description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users (or REDIS_USERNAME / REDIS_PASSWORD)',
       default: 'redis://127.0.0.1:6379',
     })),
+    redisUsername: optionalStr('REDIS_USERNAME', { description: 'Redis ACL user; put into REDIS_URL (overrides a user in it)' }),
+    redisPassword: optionalStr('REDIS_PASSWORD', { description: 'Password of the Redis user; put into REDIS_URL (overrides a password in it)' }),
+    redisPasswordFile: optionalStr('REDIS_PASSWORD_FILE', { description: 'File holding the Redis password (a mounted Secret); read at start-up, wins over REDIS_PASSWORD' }),
     port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
+  };
+}
+
+/**
+ * `REDIS_URL` with `REDIS_USERNAME` and `REDIS_PASSWORD` / `REDIS_PASSWORD_FILE` (one trailing newline
+ * dropped) put into it, so every service connects as its own ACL user without a password in its URL.
+ */
+function withRedisCredentials(base: CheckedVarSpec<string>): CheckedVarSpec<string> {
+  return {
+    ...base,
+    parse(raw, env) {
+      const url = base.parse(raw, env);
+      const user = env.REDIS_USERNAME?.trim() || undefined;
+      const file = env.REDIS_PASSWORD_FILE?.trim() || undefined;
+      let password = env.REDIS_PASSWORD || undefined;
+      if (file !== undefined) {
+        try {
+          password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+        } catch (err) {
+          throw new ConfigError('REDIS_PASSWORD_FILE', file, `a readable file (${(err as Error).message})`);
+        }
+      }
+      if (user === undefined && password === undefined) return url;
+      const u = new URL(url);
+      if (user !== undefined) u.username = encodeURIComponent(user);
+      if (password !== undefined) u.password = encodeURIComponent(password);
+      return u.toString();
+    },
   };
 }
 

@@ -17,3 +17,5 @@ export * from './streams/consumer';
 export * from './streams/claim';
 export * from './resp';
 export * from './lua';
+export * from './streams/codecs/index';
+export * from './contracts';

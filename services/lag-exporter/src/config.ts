@@ -28,6 +28,12 @@ export const lagExporterConfig = defineConfig('lag-exporter', {
     min: 0,
     unit: 'ms',
   }),
+  grpcPort: int('GRPC_PORT', {
+    description: 'Port of the KEDA external scaler (gRPC, externalscaler.proto: IsActive, GetMetricSpec, GetMetrics, StreamIsActive; chart mode keda-external); 0 = off',
+    default: 0,
+    min: 0,
+    max: 65_535,
+  }),
   lagCountLimit: int('LAG_COUNT_LIMIT', {
     description: 'Where Redis gives no exact lag (NULL after XDEL, Redis < 7), at most this many entries per group are counted; past it the lag is extrapolated',
     default: 100,

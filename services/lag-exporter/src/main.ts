@@ -18,6 +18,7 @@ import {
 import { collectDefaultMetrics } from 'prom-client';
 import { lagExporterConfig } from './config';
 import { LagExporter } from './app';
+import { ExternalScalerServer } from './external-scaler';
 
 async function main(): Promise<void> {
   const config = lagExporterConfig.parse(process.env);
@@ -38,9 +39,13 @@ async function main(): Promise<void> {
     discoveryIntervalMs: config.discoveryIntervalMs,
     countLimit: config.lagCountLimit,
   });
+  const scaler =
+    config.grpcPort > 0
+      ? new ExternalScalerServer({ redis, logger, port: config.grpcPort, streams: config.streams, groups: config.groups, countLimit: config.lagCountLimit })
+      : undefined;
   collectDefaultMetrics({ register: registry });
   const shutdown = new Shutdown({ logger, deadlineMs: Math.max(10_000, config.scrapeTimeoutMs + 5000) });
-  shutdown.add('http server', () => exporter.close()).add('redis', () => closeRedis(redis));
+  shutdown.add('external scaler', () => scaler?.close()).add('http server', () => exporter.close()).add('redis', () => closeRedis(redis));
   const onSignal = signalHandler(shutdown, logger, (code) => process.exit(code));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -48,6 +53,7 @@ async function main(): Promise<void> {
   let port: number;
   try {
     port = await exporter.listen();
+    if (scaler) await scaler.listen();
   } catch (err) {
     await shutdown.run('start-up failed');
     throw err;
@@ -61,6 +67,7 @@ async function main(): Promise<void> {
       scrapeTimeoutMs: config.scrapeTimeoutMs,
       discoveryIntervalMs: config.discoveryIntervalMs,
       lagCountLimit: config.lagCountLimit,
+      externalScaler: scaler ? { grpcPort: config.grpcPort } : false,
     },
     'lag exporter started',
   );

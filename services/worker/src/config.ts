@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { commonSpecs, defineConfig, int, num, optionalStr, str, type ConfigOf } from '@stream-workers/core';
+import { DEFAULT_ENVELOPE_FIELD, ENVELOPES, commonSpecs, defineConfig, int, num, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
 
 const KEY = /^[^\s]{1,512}$/;
 
@@ -40,6 +40,11 @@ export const workerConfig = defineConfig('worker', {
     patternText: 'a stream key without spaces',
   }),
   shutdownGraceMs: int('SHUTDOWN_GRACE_MS', { description: 'On SIGTERM: time for in-flight handlers to finish', default: 25_000, min: 0, unit: 'ms' }),
+  envelope: oneOf('ENVELOPE', ENVELOPES, {
+    description: 'How entries are read: `cloudevents` (flat CloudEvents fields), `json-field` (one field holding a JSON document), `fields` (the fields as one flat object); see docs/worker.md',
+    default: 'cloudevents',
+  }),
+  envelopeField: str('ENVELOPE_FIELD', { description: 'The field `ENVELOPE=json-field` reads', default: DEFAULT_ENVELOPE_FIELD, pattern: KEY, patternText: 'a field name without spaces' }),
   handler: optionalStr('HANDLER', { description: 'Path of a module exporting `handle(event, ctx)`; unset = the built-in simulated handler', defaultText: '(built-in simulated handler)' }),
   simWorkMs: num('SIM_WORK_MS', { description: 'Simulated handler: time per event', default: 5, min: 0 }),
   simFailRate: num('SIM_FAIL_RATE', { description: 'Simulated handler: share of deliveries that fail', default: 0, min: 0, max: 1 }),

@@ -37,7 +37,7 @@ export interface DeadLetteredEvent {
   entryId: string;
   /** The event's `id`; undefined for a malformed entry without one. */
   eventId: string | undefined;
-  /** `max_deliveries` (failed on its last delivery) or `malformed` (not a valid envelope). */
+  /** `max_deliveries` (failed on its last delivery), `malformed` (the envelope codec could not read it) or `schema` (the payload failed its contract). */
   reason: DeadLetterReason;
   /** The last error message (the `dlq_error` field). */
   error: string;

@@ -7,6 +7,11 @@ import type { Handler } from './handler';
  * default function, or a default object with `handle`. Relative paths resolve from `cwd`.
  */
 export async function loadHandler(path: string, cwd: string): Promise<Handler> {
+  return (await loadHandlerModule(path, cwd)).handle;
+}
+
+/** {@link loadHandler}, plus the module's `contracts` export (or its default object's), undefined when it has none. */
+export async function loadHandlerModule(path: string, cwd: string): Promise<{ handle: Handler; contracts: unknown }> {
   const abs = isAbsolute(path) ? path : resolve(cwd, path);
   let mod: Record<string, unknown>;
   try {
@@ -18,5 +23,6 @@ export async function loadHandler(path: string, cwd: string): Promise<Handler> {
   const candidates = [mod.handle, (mod.default as Record<string, unknown> | undefined)?.handle, mod.default];
   const fn = candidates.find((c) => typeof c === 'function');
   if (!fn) throw new Error(`HANDLER=${JSON.stringify(path)} exports no handle(event, ctx) function`);
-  return fn as Handler;
+  const contracts = mod.contracts ?? (mod.default as Record<string, unknown> | undefined)?.contracts;
+  return { handle: fn as Handler, contracts };
 }

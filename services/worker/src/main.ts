@@ -8,26 +8,28 @@ import {
   describeStartupError,
   signalHandler,
   startupExitCode,
+  type Contract,
 } from '@stream-workers/core';
 import { workerConfig } from './config';
 import { Worker } from './worker';
 import { simHandler } from './sim-handler';
-import { loadHandler } from './load-handler';
+import { loadHandlerModule } from './load-handler';
 import type { Handler } from './handler';
 
 async function main(): Promise<void> {
   const cfg = workerConfig.parse(process.env);
   const logger = createLogger({ service: 'worker', level: cfg.logLevel, base: { consumer: cfg.consumer } });
   const registry = createRegistry();
-  const handler: Handler = cfg.handler
-    ? await loadHandler(cfg.handler, process.cwd())
-    : simHandler({ workMs: cfg.simWorkMs, failRate: cfg.simFailRate, poisonType: cfg.simPoisonType });
+  const loaded = cfg.handler ? await loadHandlerModule(cfg.handler, process.cwd()) : undefined;
+  const handler: Handler = loaded?.handle ?? simHandler({ workMs: cfg.simWorkMs, failRate: cfg.simFailRate, poisonType: cfg.simPoisonType });
   const worker = new Worker(
     {
       redisUrl: cfg.redisUrl, stream: cfg.stream, group: cfg.group, consumer: cfg.consumer, groupStartId: cfg.groupStartId,
       batchSize: cfg.batchSize, concurrency: cfg.concurrency, blockMs: cfg.blockMs, maxDeliveries: cfg.maxDeliveries,
       claimIdleMs: cfg.claimIdleMs, retryDelayMs: cfg.retryDelayMs, deadLetterStream: cfg.deadLetterStream,
-      shutdownGraceMs: cfg.shutdownGraceMs, logger, registry,
+      shutdownGraceMs: cfg.shutdownGraceMs, envelope: cfg.envelope, envelopeField: cfg.envelopeField,
+      ...(loaded?.contracts !== undefined ? { contracts: loaded.contracts as Contract[] } : {}), // checked by the worker (a TypeError names what is wrong)
+      logger, registry,
     },
     handler,
   );

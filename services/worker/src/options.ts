@@ -3,7 +3,7 @@ import { libraryOnlySpecs, workerConfig } from './config';
 import type { WorkerOptions } from './worker';
 
 /** The options with every default applied. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'logger' | 'registry'>>;
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'logger' | 'registry' | 'contracts'>>;
 
 const env = workerConfig.specs;
 
@@ -25,6 +25,8 @@ export const OPTION_SPECS: { readonly [K in keyof ResolvedWorkerOptions]: Checke
   retryDelayMs: env.retryDelayMs,
   deadLetterStream: env.deadLetterStream,
   shutdownGraceMs: env.shutdownGraceMs,
+  envelope: env.envelope,
+  envelopeField: env.envelopeField,
   commandTimeoutMs: libraryOnlySpecs.commandTimeoutMs,
 };
 
@@ -66,6 +68,8 @@ export function resolveWorkerOptions(options: unknown, handler: unknown): Resolv
     retryDelayMs: orDefault('retryDelayMs'),
     deadLetterStream: '',
     shutdownGraceMs: orDefault('shutdownGraceMs'),
+    envelope: orDefault('envelope'),
+    envelopeField: orDefault('envelopeField'),
     commandTimeoutMs: orDefault('commandTimeoutMs'),
   };
   // As DEAD_LETTER_STREAM derives from STREAM.

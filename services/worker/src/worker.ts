@@ -20,14 +20,16 @@ import {
   isNoGroupError,
   keepFresh,
   moveToDeadLetter,
-  parseEntry,
+  type Contract,
   type DeadLetterReason,
+  type EnvelopeName,
   type RawEntry,
   type Readiness,
   type StreamEvent,
 } from '@stream-workers/core';
 import type { Handler, HandlerContext } from './handler';
 import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
+import { EntryDecoder } from './decode';
 import { WorkerEmitter, type WorkerErrorEvent, type WorkerEventName, type WorkerListener } from './events';
 
 /** Options of {@link Worker}; defaults as in docs/design.md ("Runtime contract"). */
@@ -59,6 +61,12 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** A command (XACK, XCLAIM, …) without reply for this many ms resets the command connection; default 10000. */
   commandTimeoutMs?: number;
+  /** How entries are read: `cloudevents` (default), `json-field` or `fields` (docs/worker.md, "Envelope codecs"). */
+  envelope?: EnvelopeName;
+  /** The field `json-field` reads; default `event`. */
+  envelopeField?: string;
+  /** Payload contracts per type and version; a payload that fails is dead-lettered at once (reason `schema`). */
+  contracts?: readonly Contract[];
   logger: Logger;
   /** Registry for the worker's metrics (never the global one). */
   registry: Registry;
@@ -139,6 +147,7 @@ const sleepPlain = (ms: number): Promise<void> => new Promise((r) => setTimeout(
  */
 export class Worker {
   private readonly o: ResolvedWorkerOptions;
+  private readonly decoder: EntryDecoder;
   private readonly log: Logger;
   private readonly cmd: Redis;
   private readonly consumer: StreamConsumer;
@@ -189,6 +198,7 @@ export class Worker {
   ) {
     // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
     this.o = resolveWorkerOptions(opts, handler);
+    this.decoder = new EntryDecoder(this.o, opts.contracts);
     this.capacity = this.o.concurrency + 3 * this.o.batchSize;
     this.log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
     this.events = new WorkerEmitter(this.log);
@@ -502,9 +512,9 @@ export class Worker {
    * letter) is settled locally.
    */
   private runOne(id: string, h: Held): boolean {
-    const parsed = parseEntry(h.fields);
+    const parsed = this.decoder.decode(id, h.fields);
     if (!parsed.ok) {
-      void this.deadLetter(id, h, 'malformed', parsed.reason).finally(this.onFinished);
+      void this.deadLetter(id, h, parsed.reason, parsed.error).finally(this.onFinished);
       return false;
     }
     if (h.deliveries > this.o.maxDeliveries) {

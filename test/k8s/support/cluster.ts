@@ -103,6 +103,25 @@ export function buildE2eImage(): void {
   }
 }
 
+/**
+ * An image as a user builds it: FROM the e2e image (the project's image plus the recording handler)
+ * with `files` (path in the image -> content) added, owned by the image's user (1000).
+ */
+export function buildDerivedImage(tag: string, files: Record<string, string>): void {
+  const ctx = mkdtempSync(join(tmpdir(), 'sw-derived-image-'));
+  try {
+    const lines = [`FROM ${E2E_IMAGE.repository}:${E2E_IMAGE.tag}`];
+    Object.entries(files).forEach(([dest, content], i) => {
+      writeFileSync(join(ctx, `f${i}`), content);
+      lines.push(`COPY --chown=1000:1000 f${i} ${dest}`);
+    });
+    writeFileSync(join(ctx, 'Dockerfile'), `${lines.join('\n')}\n`);
+    docker(['build', '-q', '-t', tag, ctx]);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
 export const RECORDING_HANDLER = '/app/test-support/handlers/recording-handler.js';
 
 /** helm arguments that run the workers with the recording handler writing to ledger key `key`. */

@@ -1,2 +1,3 @@
 export * from './replica-math';
 export * from './scale-decider';
+export * from './rate-math';

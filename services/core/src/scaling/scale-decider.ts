@@ -15,6 +15,16 @@ export interface ScaleInput {
   currentReplicas: number;
   /** Outstanding entries (lag + pending), or undefined when the backlog could not be read. */
   outstanding: number | undefined;
+  /**
+   * The mode's unclamped replica count (the rate mode, rate-math.ts); default the lag mode's
+   * ceil(outstanding / targetPerReplica). Ignored when `outstanding` is undefined.
+   */
+  raw?: number | undefined;
+  /**
+   * Activity beyond outstanding > activation (the rate mode: entries are arriving, even if the workers
+   * keep outstanding at 0); ORed with it while replicas run, never activating from 0. Default false.
+   */
+  busy?: boolean | undefined;
 }
 
 /** Why {@link ScaleDecision.desired} has its value. */
@@ -113,10 +123,12 @@ export class ScaleDecider {
     }
 
     const outstanding = input.outstanding;
-    const active = isActive(outstanding, p.activation);
+    // Arrivals keep running replicas active (no cooldown to 0 while entries flow); from 0 replicas only
+    // outstanding > activation activates, as in the lag mode.
+    const active = isActive(outstanding, p.activation) || (input.busy === true && current > 0);
     if (active) this.lastActiveAt = now;
     const idleMs = this.lastActiveAt === undefined ? undefined : now - this.lastActiveAt;
-    const raw = rawDesiredReplicas(outstanding, p.targetPerReplica);
+    const raw = input.raw !== undefined && Number.isFinite(input.raw) ? Math.max(0, Math.ceil(input.raw)) : rawDesiredReplicas(outstanding, p.targetPerReplica);
     const idleS = idleMs === undefined ? undefined : idleMs / 1000;
     const base = { outstanding, active, raw, idleS };
 

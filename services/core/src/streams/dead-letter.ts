@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 
 /** Why an entry went to the dead-letter stream. */
-export type DeadLetterReason = 'max_deliveries' | 'malformed';
+export type DeadLetterReason = 'max_deliveries' | 'malformed' | 'schema';
 
 /** One entry to dead-letter, with what is known about it. */
 export interface DeadLetterEntry {

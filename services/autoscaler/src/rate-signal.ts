@@ -1,0 +1,112 @@
+import type Redis from 'ioredis';
+import {
+  RateEstimator,
+  errorFields,
+  outstandingOf,
+  parseGroupsInfo,
+  parseStreamInfo,
+  rateDesiredReplicas,
+  ratePolicy,
+  type Logger,
+  type RatePolicy,
+} from '@stream-workers/core';
+
+/**
+ * What a signal source gives one decision: outstanding (undefined = unreadable: the decider holds),
+ * and in the rate mode the replica count it computed and whether entries are arriving.
+ */
+export interface ScaleSignal {
+  outstanding: number | undefined;
+  /** The mode's unclamped replica count; undefined = the lag mode's ceil(outstanding / target). */
+  raw?: number | undefined;
+  /** Entries arrived within the window (keeps running replicas active). */
+  busy?: boolean;
+  /** Extra fields for the decision log line. */
+  detail?: Record<string, number | boolean | null>;
+}
+
+/** Reads a group's backlog with its lag (core's `readGroupBacklog`), injectable for tests. */
+export type RateBacklogReader = (
+  redis: Redis,
+  stream: string,
+  group: string,
+) => Promise<{ status: 'ok'; backlog: { outstanding: number; lag: number } } | { status: 'no-stream' } | { status: 'no-group'; streamLength: number }>;
+
+/** Options for {@link RateSignal}. */
+export interface RateSignalOptions {
+  redis: Redis;
+  stream: string;
+  group: string;
+  read: RateBacklogReader;
+  logger: Logger;
+  policy?: Partial<RatePolicy>;
+  /** Clock in ms; default Date.now. */
+  now?: () => number;
+}
+
+/** The group's counters from `XINFO STREAM` / `XINFO GROUPS`, or undefined when Redis gives none (< 7, no group). */
+async function readCounters(redis: Redis, stream: string, group: string): Promise<{ added: number; read: number; pending: number } | undefined> {
+  const res = await redis.pipeline().xinfo('STREAM', stream).xinfo('GROUPS', stream).exec();
+  if (!res) return undefined;
+  const [[sErr, s], [gErr, g]] = res as [[Error | null, unknown], [Error | null, unknown]];
+  if (sErr || gErr) return undefined; // no stream (yet): the lag count applies
+  const added = parseStreamInfo(s).entriesAdded;
+  const gi = parseGroupsInfo(g).find((x) => x.name === group);
+  if (added === undefined || !gi || typeof gi.entriesRead !== 'number') return undefined;
+  return { added, read: gi.entriesRead, pending: gi.pending };
+}
+
+const round1 = (n: number | undefined): number | null => (n === undefined ? null : Math.round(n * 10) / 10);
+
+/**
+ * The rate mode's signal (SCALING_MODE=rate, services/core/src/scaling/rate-math.ts): each decision
+ * reads the backlog (outstanding, lag) and the group's counters (`entries-added`, `entries-read`,
+ * pending), feeds a {@link RateEstimator}, and gives the decider the rate count. Until one replica's
+ * service rate has been measured (a window with the workers busy), or where Redis gives no counters,
+ * the lag count applies.
+ */
+export class RateSignal {
+  private readonly estimator: RateEstimator;
+  private readonly policy: RatePolicy;
+  private readonly now: () => number;
+  private failing = false;
+
+  constructor(private readonly opts: RateSignalOptions) {
+    this.policy = ratePolicy(opts.policy);
+    this.estimator = new RateEstimator(this.policy.rateWindowS);
+    this.now = opts.now ?? Date.now;
+  }
+
+  async read(currentReplicas: number): Promise<ScaleSignal> {
+    const { redis, stream, group } = this.opts;
+    let obs;
+    let counters;
+    try {
+      [obs, counters] = await Promise.all([this.opts.read(redis, stream, group), readCounters(redis, stream, group)]);
+    } catch (err) {
+      if (!this.failing) this.opts.logger.warn({ stream, group, ...errorFields(err) }, 'cannot read the backlog: holding the current replica count (or FALLBACK_REPLICAS)');
+      this.failing = true;
+      return { outstanding: undefined };
+    }
+    if (this.failing) this.opts.logger.info({ stream, group }, 'backlog readable again');
+    this.failing = false;
+    const outstanding = outstandingOf(obs);
+    const waiting = obs.status === 'ok' ? obs.backlog.lag : outstanding;
+    if (!counters) return { outstanding, detail: { mode: null, waiting } };
+    const est = this.estimator.add({ t: this.now(), ...counters, lag: waiting, replicas: currentReplicas });
+    const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy);
+    return {
+      outstanding,
+      raw,
+      busy: (est.arrivalRate ?? 0) > 0,
+      detail: {
+        waiting,
+        arrivalRate: round1(est.arrivalRate),
+        processedRate: round1(est.processedRate),
+        servicePerReplica: round1(est.servicePerReplica),
+        saturated: est.saturated,
+        rateCount: raw ?? null,
+      },
+    };
+  }
+}
