@@ -30,6 +30,8 @@ module.exports = {
     project('chart', 'charts/test'),
     project('demo', 'scripts/test'),
     project('reliability', 'test/reliability'),
+    project('examples', 'examples'),
+    project('packages', 'test/packages'),
     // The cluster suite: needs `make cluster-up` (make test-k8s runs it). Its slow steps pass their
     // own timeout (STEP_TIMEOUT_MS in test/k8s/support/cluster.ts): a project's testTimeout is not applied.
     project('k8s', 'test/k8s'),

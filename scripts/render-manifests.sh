@@ -26,9 +26,12 @@ header="# Generated from charts/stream-workers by scripts/render-manifests.sh (m
 {
   echo "$header"
   # Plain manifests are not managed by Helm: drop Helm's bookkeeping labels.
+  # No generated API token in a committed file: the producer reads the Secret
+  # stream-workers-producer-tokens (key `tokens`, API_TOKENS_FILE format) that you create (docs/producer.md).
   "$HELM" template stream-workers charts/stream-workers --namespace "$NAMESPACE" \
     --kube-version "$KUBE_VERSION" --api-versions "$API_VERSIONS" \
     --set redis.auth.existingSecret=stream-workers-redis-auth \
+    --set producer.auth.token.existingSecret=stream-workers-producer-tokens \
     | grep -v -e '^ *helm.sh/chart: ' -e '^ *app.kubernetes.io/managed-by: Helm$'
 } > "$OUT_DIR/stream-workers.yaml"
 cat > "$OUT_DIR/namespace.yaml" <<YAML

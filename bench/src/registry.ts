@@ -3,6 +3,7 @@ import { workerCeiling, workerLatency, workerThroughput } from './worker';
 import { producerLibrary } from './producer';
 import { exporterScrape } from './exporter';
 import { scalingModes } from './scaling';
+import { nestjsHandler } from './nestjs';
 
 /** Every benchmark `make bench` runs, in order. Each service's benchmarks register here. */
-export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes];
+export const BENCHMARKS: Benchmark[] = [workerThroughput, workerCeiling, workerLatency, producerLibrary, exporterScrape, scalingModes, nestjsHandler];

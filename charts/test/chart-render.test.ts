@@ -143,11 +143,10 @@ describe.each(CI)('%s', (file) => {
       else expect(url.valueFrom?.secretKeyRef).toBeDefined();
     }
     expect(images.size).toBe(1);
-    // No credential comes from values: the only Secret the chart renders is the generated Redis
-    // password (in-chart Redis with auth and no existingSecret), a random value.
-    const secrets = find(objs, 'Secret');
-    expect(secrets.length).toBeLessThanOrEqual(1);
-    for (const sec of secrets) expect(sec.metadata.name).toMatch(/-redis-auth$/);
+    // No credential comes from values: the chart generates only random ones, kept across upgrades: the
+    // Redis password (in-chart Redis with auth and no existingSecret), the producer's API token
+    // (producer.auth.mode=token without existingSecret) and the ACL users.
+    expect(find(objs, 'Secret').map((o) => o.metadata.name).filter((n) => !/-(redis-auth|producer-tokens|redis-acl)$/.test(n))).toEqual([]);
   });
 });
 
@@ -489,16 +488,22 @@ describe('the environment the chart renders is one every service accepts', () =>
     const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR',
       'SCALING_MODE', 'TARGET_DRAIN_S', 'TARGET_LAG_SECONDS', 'RATE_WINDOW_S', 'ACTIVATION_WATCH']);
     // The simulated handler's variables go only to workers without HANDLER.
-    const withHandler = services(render({ set: ['redis.auth.username=sw', 'worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
-    const simulated = services(render({ set: ['worker.simulation.poisonType=poison'] }));
+    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
+    const simulated = services(render({ set: ['worker.simulation.poisonType=poison', 'redis.acl.enabled=true'] }));
+    // The producer's jwt variables go only to producers with producer.auth.mode=jwt (JWKS from a URL or a ConfigMap).
+    const jwt = ['producer.auth.mode=jwt', 'producer.auth.jwt.issuer=https://kubernetes.default.svc'];
+    const jwtUrl = services(render({ set: [...jwt, 'producer.auth.jwt.jwksUrl=https://kubernetes.default.svc/openid/v1/jwks'] }));
+    const jwtFile = services(render({ set: [...jwt, 'producer.auth.jwt.jwksConfigMap=cluster-jwks'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
       const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n) && !(component === 'autoscaler' && replacedByPools.has(n)));
-      const set = new Set([...withHandler, ...simulated].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
+      const set = new Set([...withHandler, ...simulated, ...jwtUrl, ...jwtFile].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
       expect({ component, unset: names.filter((n) => !set.has(n)) }).toEqual({ component, unset: [] });
     }
     // Defaults: what the chart renders parses to what the service would use without the variable,
     // except where the chart must know better (its own names, its Redis, its selector).
-    const ownNames = new Set(['REDIS_URL', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE', 'POOLS']);
+    // AUTH_MODE: the chart authenticates by default (token), a bare service does not (none). REDIS_PASSWORD:
+    // the chart's Redis requires one by default (a bare service sends none).
+    const ownNames = new Set(['REDIS_URL', 'REDIS_PASSWORD', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE', 'POOLS', 'AUTH_MODE', 'API_TOKENS_FILE']);
     for (const s of services(render())) {
       const def = CONFIGS[s.component]!;
       const defaults = def.parse({});

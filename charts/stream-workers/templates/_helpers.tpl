@@ -111,7 +111,9 @@ in memory); an external Redis takes a plain URL or the whole URL from a Secret.
 {{- if .Values.redis.enabled }}
 - name: REDIS_URL
   value: {{ printf "redis://%s:6379" (include "sw.redisHost" .) | quote }}
-{{- if .Values.redis.auth.enabled }}
+{{- if .Values.redis.acl.enabled }}
+{{- /* Each service's user and password come from sw.redisUserEnv (REDIS_USERNAME, REDIS_PASSWORD). */}}
+{{- else if .Values.redis.auth.enabled }}
 {{- with .Values.redis.auth.username }}
 - name: REDIS_USERNAME
   value: {{ . | quote }}

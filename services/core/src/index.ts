@@ -8,6 +8,8 @@ export * from './shutdown';
 export * from './startup';
 export * from './streams/keys';
 export * from './streams/envelope';
+export * from './streams/event-schema';
+export * from './streams/cloudevents-http';
 export * from './local-redis';
 export * from './scaling/index';
 export * from './streams/lag';

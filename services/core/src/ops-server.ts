@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -34,6 +34,8 @@ export class OpsServer {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: OpsServerOptions) {
+    // Loaded here, not on import: the libraries (@stream-workers/core, worker, producer) run without express.
+    const express = require('express') as typeof import('express');
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
-import express, { type Express, type Request, type Response, type NextFunction } from 'express';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Express, Request, Response, NextFunction } from 'express';
+import type { Registry } from 'prom-client';
 import {
   HttpProblem,
   OpsServer,
@@ -8,14 +8,22 @@ import {
   PublishUnavailableError,
   PublishValidationError,
   StreamProducer,
+  EVENT_SCHEMA,
+  binaryFieldName,
   isRedisReady,
   isTraceparent,
   newCorrelationId,
   traceIdOf,
   type Logger,
   type Problem,
+  type PublishResult,
 } from '@stream-workers/core';
+import { NoAuthenticator, RateLimiter, Unauthorized, type Authenticator, type Principal } from './auth';
+import { ProducerMetrics, type RejectReason } from './metrics';
+import { EventReader, RequestRejected, type RequestEvents } from './read-events';
 import openapi from './openapi.json';
+
+export type { RejectReason } from './metrics';
 
 /** Options for {@link ProducerApp}. Defaults match the environment defaults of config.ts. */
 export interface ProducerAppOptions {
@@ -41,71 +49,49 @@ export interface ProducerAppOptions {
   batchMax?: number;
   /** Deadline of Redis' confirmation in ms; default 2000. */
   publishTimeoutMs?: number;
+  /** Who may publish (AUTH_MODE); default none. The app closes it in {@link ProducerApp.close}. */
+  authenticator?: Authenticator;
+  /** Requests per second per client (RATE_LIMIT_PER_S); 0 or absent = no limit. */
+  rateLimitPerS?: number;
 }
 
-/** Reasons of `stream_workers_publish_rejected_total` (one count per rejected request). */
-export type RejectReason = 'invalid' | 'too_large' | 'unsupported_media_type' | 'unknown_stream' | 'unavailable' | 'timeout';
-
-const SINGLE_TYPES = new Set(['application/cloudevents+json', 'application/json']);
-const BATCH_TYPE = 'application/cloudevents-batch+json';
 const CORRELATION_ID = /^[\x21-\x7e]{1,256}$/;
 const ROUTE = '/v1/streams/:stream/events';
+const RETRY = { 'Retry-After': '1' };
 
 /**
- * The producer's HTTP API on the ops server: `POST /v1/streams/:stream/events` (one event or a batch,
- * appended atomically by {@link StreamProducer}), `GET /openapi.json`, plus `/livez`, `/readyz`,
- * `/metrics`. A 202 is sent only after Redis confirmed the append, so no answered event is missing.
+ * The producer's HTTP API on the ops server: `POST /v1/streams/:stream/events` (one event in binary or
+ * structured mode, or a batch, appended atomically by {@link StreamProducer}), `GET /openapi.json` and
+ * `GET /schemas/event.json`, plus `/livez`, `/readyz`, `/metrics` (never authenticated). A 202 is sent
+ * only after Redis confirmed the append, so no answered event is missing.
  */
 export class ProducerApp {
   readonly ops: OpsServer;
   readonly producer: StreamProducer;
   private readonly streams: Set<string>;
-  private readonly maxEventBytes: number;
-  private readonly maxBatchBytes: number;
-  private readonly published: Counter<'stream'>;
-  private readonly rejected: Counter<'reason'>;
-  private readonly duration: Histogram<'method' | 'route' | 'status'>;
-  private readonly singleParser: express.RequestHandler;
-  private readonly batchParser: express.RequestHandler;
+  private readonly metrics: ProducerMetrics;
+  private readonly reader: EventReader;
+  private readonly auth: Authenticator;
+  private readonly limiter: RateLimiter | undefined;
   private draining = false;
-  /** Responses of API requests not yet finished, so {@link close} can end their keep-alive. */
   private redisFailing = false;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: ProducerAppOptions) {
     this.streams = new Set(opts.streams);
-    this.maxEventBytes = opts.maxEventBytes ?? 262_144;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
+    const maxEventBytes = opts.maxEventBytes ?? 262_144;
     this.producer = new StreamProducer({
       redis: opts.redis,
       maxLen: opts.maxLen ?? 1_000_000,
       idempotencyTtlS: opts.idempotencyTtlS ?? 86_400,
-      maxEventBytes: this.maxEventBytes,
+      maxEventBytes,
       batchMax: opts.batchMax ?? 1000,
       timeoutMs: opts.publishTimeoutMs ?? 2000,
     });
-    // Bodies are read as bytes and parsed here, so that every failure maps to our own problem.
-    this.singleParser = express.raw({ type: () => true, limit: this.maxEventBytes });
-    this.batchParser = express.raw({ type: () => true, limit: this.maxBatchBytes });
-    this.published = new Counter({
-      name: 'stream_workers_events_published_total',
-      help: 'Events appended to a stream by this producer (duplicates of an earlier append not counted)',
-      labelNames: ['stream'],
-      registers: [opts.registry],
-    });
-    this.rejected = new Counter({
-      name: 'stream_workers_publish_rejected_total',
-      help: 'Publish requests answered with an error, by reason',
-      labelNames: ['reason'],
-      registers: [opts.registry],
-    });
-    this.duration = new Histogram({
-      name: 'stream_workers_http_request_duration_seconds',
-      help: 'Duration of HTTP API requests, from the first byte read to the answer sent',
-      labelNames: ['method', 'route', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [opts.registry],
-    });
+    this.reader = new EventReader(maxEventBytes, opts.maxBatchBytes ?? 4 * 1024 * 1024);
+    this.metrics = new ProducerMetrics(opts.registry);
+    this.auth = opts.authenticator ?? new NoAuthenticator();
+    this.limiter = opts.rateLimitPerS ? new RateLimiter(opts.rateLimitPerS) : undefined;
     this.ops = new OpsServer({
       port: opts.port,
       ...(opts.host ? { host: opts.host } : {}),
@@ -132,6 +118,7 @@ export class ProducerApp {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.draining = true;
+      this.auth.close();
       await this.ops.close();
     })();
     return this.closing;
@@ -139,12 +126,15 @@ export class ProducerApp {
 
   private routes(app: Express): void {
     app.use(ROUTE, (req: Request, res: Response, next: NextFunction) => {
-      const end = this.duration.startTimer({ method: req.method, route: ROUTE });
+      const end = this.metrics.duration.startTimer({ method: req.method, route: ROUTE });
       res.once('finish', () => end({ status: String(res.statusCode) }));
       next();
     });
     app.get('/openapi.json', (_req, res) => {
       res.json(openapi);
+    });
+    app.get('/schemas/event.json', (_req, res) => {
+      res.json(EVENT_SCHEMA);
     });
     app.post(ROUTE, (req: Request, res: Response, next: NextFunction) => {
       this.handle(req, res).catch(next);
@@ -152,7 +142,7 @@ export class ProducerApp {
   }
 
   private reject(reason: RejectReason, problem: Problem, headers: Record<string, string> = {}): HttpProblem {
-    this.rejected.inc({ reason });
+    this.metrics.rejected.inc({ reason });
     return new HttpProblem({ type: 'about:blank', ...problem }, headers);
   }
 
@@ -160,66 +150,58 @@ export class ProducerApp {
     const correlationId = correlationOf(req);
     res.setHeader('X-Correlation-Id', correlationId);
     const stream = String(req.params.stream ?? '');
-    if (this.draining) {
-      throw this.reject('unavailable', { title: 'Service Unavailable', status: 503, detail: 'the producer is shutting down' }, { 'Retry-After': '1' });
+    if (this.draining) throw this.reject('unavailable', { title: 'Service Unavailable', status: 503, detail: 'the producer is shutting down' }, RETRY);
+    await this.admit(req, stream);
+    let read: RequestEvents;
+    try {
+      read = await this.reader.read(req, res);
+    } catch (err) {
+      if (err instanceof RequestRejected) throw this.reject(err.reason, err.problem, err.headers);
+      throw err;
+    }
+    if (!isRedisReady(this.opts.redis)) {
+      this.noteRedis(false, correlationId, 'redis unreachable');
+      throw this.reject('unavailable', { title: 'Service Unavailable', status: 503, detail: 'Redis is unreachable; nothing was appended' }, RETRY);
+    }
+    const result = await this.publish(stream, read, correlationId, req.headers.traceparent);
+    this.noteRedis(true, correlationId, '');
+    const appended = result.ids.length - result.duplicates;
+    if (appended > 0) this.metrics.published.inc({ stream }, appended);
+    res.status(202).json({ ids: result.ids, duplicates: result.duplicates });
+  }
+
+  /** Authentication (401), the stream (404), authorization (403) and the client's rate (429), in that order. */
+  private async admit(req: Request, stream: string): Promise<Principal> {
+    let who: Principal;
+    try {
+      who = await this.auth.authenticate(req.headers, req.socket.remoteAddress);
+    } catch (err) {
+      if (!(err instanceof Unauthorized)) throw err;
+      const challenge = `Bearer realm="stream-workers"${err.code ? `, error="${err.code}"` : ''}`;
+      throw this.reject('unauthorized', { title: 'Unauthorized', status: 401, detail: err.message }, { 'WWW-Authenticate': challenge });
     }
     if (!this.streams.has(stream)) {
       throw this.reject('unknown_stream', { title: 'Not Found', status: 404, detail: `stream "${stream}" is not open for publishing (STREAMS=${[...this.streams].join(',')})`, stream });
     }
-    const [mediaType, charset] = parseContentType(req.headers['content-type']);
-    const isBatch = mediaType === BATCH_TYPE;
-    if (!isBatch && !SINGLE_TYPES.has(mediaType)) {
-      throw this.reject('unsupported_media_type', {
-        title: 'Unsupported Media Type',
-        status: 415,
-        detail: `content type "${mediaType || '(none)'}" is not accepted; send application/cloudevents+json or application/json (one event) or ${BATCH_TYPE} (a JSON array)`,
-      });
+    if (!who.mayWrite(stream)) {
+      throw this.reject('forbidden', { title: 'Forbidden', status: 403, detail: `client ${who.client} may not write to stream "${stream}"`, stream });
     }
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      throw this.reject('unsupported_media_type', { title: 'Unsupported Media Type', status: 415, detail: `charset "${charset}" is not accepted; send UTF-8` });
+    const wait = this.limiter?.take(who.client) ?? 0;
+    if (wait > 0) {
+      throw this.reject('rate_limited', { title: 'Too Many Requests', status: 429, detail: `client ${who.client} sends more than RATE_LIMIT_PER_S=${this.limiter!.ratePerS} requests per second` }, { 'Retry-After': String(Math.max(1, Math.ceil(wait))) });
     }
-    const limit = isBatch ? this.maxBatchBytes : this.maxEventBytes;
-    const body = await this.readBody(req, res, isBatch ? this.batchParser : this.singleParser, limit);
-    let parsed: unknown;
+    return who;
+  }
+
+  /** Appends the request's events; publish errors become their problems (400, 413, 503). */
+  private async publish(stream: string, read: RequestEvents, correlationId: string, traceHeader: string | string[] | undefined): Promise<PublishResult> {
+    const traceparent = typeof traceHeader === 'string' && isTraceparent(traceHeader) ? traceHeader : undefined;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch (err) {
-      throw this.reject('invalid', { title: 'Invalid JSON', status: 400, detail: `request body is not valid JSON: ${(err as Error).message}`, errors: [{ field: '(body)', message: 'is not valid JSON' }] });
-    }
-    let events: unknown[];
-    if (isBatch) {
-      if (!Array.isArray(parsed)) {
-        throw this.reject('invalid', { title: 'Bad Request', status: 400, detail: 'a batch must be a JSON array of events', errors: [{ field: '(body)', message: 'must be a JSON array of events' }] });
-      }
-      if (parsed.length === 0) {
-        throw this.reject('invalid', { title: 'Bad Request', status: 400, detail: 'a batch must hold at least one event', errors: [{ field: '(body)', message: 'must hold at least one event' }] });
-      }
-      events = parsed;
-    } else {
-      if (Array.isArray(parsed)) {
-        throw this.reject('invalid', {
-          title: 'Bad Request',
-          status: 400,
-          detail: `a JSON array is a batch: send it as ${BATCH_TYPE} (${mediaType} carries one event)`,
-          errors: [{ field: '(body)', message: `must be one event object; send arrays as ${BATCH_TYPE}` }],
-        });
-      }
-      events = [parsed];
-    }
-    if (!isRedisReady(this.opts.redis)) {
-      this.noteRedis(false, correlationId, 'redis unreachable');
-      throw this.reject('unavailable', { title: 'Service Unavailable', status: 503, detail: 'Redis is unreachable; nothing was appended' }, { 'Retry-After': '1' });
-    }
-    const traceparent = typeof req.headers.traceparent === 'string' && isTraceparent(req.headers.traceparent) ? req.headers.traceparent : undefined;
-    let result;
-    try {
-      result = await this.producer.publish(stream, events, {
-        ctx: { correlationId, ...(traceparent ? { traceparent } : {}) },
-        indexFields: isBatch,
-      });
+      return await this.producer.publish(stream, read.events, { ctx: { correlationId, ...(traceparent ? { traceparent } : {}) }, indexFields: read.isBatch });
     } catch (err) {
       if (err instanceof PublishValidationError) {
-        throw this.reject('invalid', { title: 'Bad Request', status: 400, detail: err.message, errors: err.errors });
+        const errors = read.binary ? err.errors.map((e) => ({ ...e, field: binaryFieldName(e.field) })) : err.errors;
+        throw this.reject('invalid', { title: 'Bad Request', status: 400, detail: err.message, errors });
       }
       if (err instanceof PublishLimitError) {
         throw this.reject('too_large', {
@@ -233,38 +215,10 @@ export class ProducerApp {
       }
       if (err instanceof PublishUnavailableError) {
         this.noteRedis(false, correlationId, err.message);
-        throw this.reject(err.timedOut ? 'timeout' : 'unavailable', { title: 'Service Unavailable', status: 503, detail: `${err.message}; resend with the same event ids (idempotent)` }, { 'Retry-After': '1' });
+        throw this.reject(err.timedOut ? 'timeout' : 'unavailable', { title: 'Service Unavailable', status: 503, detail: `${err.message}; resend with the same event ids (idempotent)` }, RETRY);
       }
       throw err;
     }
-    this.noteRedis(true, correlationId, '');
-    const appended = result.ids.length - result.duplicates;
-    if (appended > 0) this.published.inc({ stream }, appended);
-    res.status(202).json({ ids: result.ids, duplicates: result.duplicates });
-  }
-
-  /** Reads the body with `parser` (raw bytes, bounded); a body over `limit` is a 413 naming the limit. */
-  private readBody(req: Request, res: Response, parser: express.RequestHandler, limit: number): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      parser(req, res, (err?: unknown) => {
-        if (err) {
-          const e = err as { type?: string; message?: string };
-          if (e.type === 'entity.too.large') {
-            reject(this.reject('too_large', {
-              title: 'Payload Too Large',
-              status: 413,
-              detail: `request body exceeds the limit of ${limit} bytes`,
-              limit: limit === this.maxEventBytes ? 'MAX_EVENT_BYTES' : 'MAX_BATCH_BYTES',
-              max: limit,
-            }, { Connection: 'close' }));
-            return;
-          }
-          reject(this.reject('invalid', { title: 'Bad Request', status: 400, detail: `cannot read the request body: ${e.message ?? String(err)}` }));
-          return;
-        }
-        resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
-      });
-    });
   }
 
   /** Logs Redis publishing going bad and coming back, once per change. */
@@ -286,16 +240,4 @@ function correlationOf(req: Request): string {
   const tp = req.headers.traceparent;
   if (typeof tp === 'string' && isTraceparent(tp)) return traceIdOf(tp);
   return newCorrelationId();
-}
-
-/** `[media type (lower case), charset (lower case) or undefined]`. */
-function parseContentType(header: string | undefined): [string, string | undefined] {
-  if (!header) return ['', undefined];
-  const [type, ...params] = header.split(';');
-  let charset: string | undefined;
-  for (const p of params) {
-    const [k, v] = p.split('=');
-    if (k?.trim().toLowerCase() === 'charset' && v) charset = v.trim().replace(/^"|"$/g, '').toLowerCase();
-  }
-  return [type!.trim().toLowerCase(), charset];
 }

@@ -1,4 +1,4 @@
-import { commonSpecs, defineConfig, int, list, type ConfigOf } from '@stream-workers/core';
+import { commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
 
 /** Stream names a client may name in a URL: printable, no spaces, no glob characters. */
 const STREAM_NAME = /^[A-Za-z0-9_.:{}\-]{1,200}$/;
@@ -52,6 +52,35 @@ export const producerConfig = defineConfig('producer', {
     min: 10,
     max: 120_000,
     unit: 'ms',
+  }),
+  authMode: oneOf('AUTH_MODE', ['none', 'token', 'jwt'] as const, {
+    description: 'Who may publish: `none` (anyone; logged as a warning), `token` (bearer tokens of API_TOKENS_FILE), `jwt` (bearer JWTs checked against a JWKS)',
+    default: 'none',
+  }),
+  apiTokensFile: optionalStr('API_TOKENS_FILE', {
+    description: 'AUTH_MODE=token: one client per line, `<name> <sha256 hex of its token> <stream,glob,…>`, `#` comments; read again when it changes',
+  }),
+  jwtJwksFile: optionalStr('JWT_JWKS_FILE', { description: 'AUTH_MODE=jwt: a JWKS document on disk (read again when it changes)' }),
+  jwtJwksUrl: optionalStr('JWT_JWKS_URL', { description: 'AUTH_MODE=jwt: a JWKS URL (cached, refetched for an unknown key id); used when JWT_JWKS_FILE is unset' }),
+  jwtIssuer: optionalStr('JWT_ISSUER', { description: 'AUTH_MODE=jwt: the required `iss` (for service-account tokens, the cluster\'s issuer)' }),
+  jwtAudience: optionalStr('JWT_AUDIENCE', { description: 'AUTH_MODE=jwt: the required `aud` (`stream-workers` for projected service-account tokens)' }),
+  jwtStreamsClaim: str('JWT_STREAMS_CLAIM', {
+    description: 'AUTH_MODE=jwt: the claim listing the streams a token may write (names or globs; array or comma-separated)',
+    default: 'streams',
+    pattern: /^[A-Za-z0-9_.:\/-]{1,128}$/,
+    patternText: 'a claim name',
+  }),
+  jwtDefaultStreams: list('JWT_DEFAULT_STREAMS', {
+    description: 'AUTH_MODE=jwt: streams (names or globs) a valid token without the streams claim may write, e.g. a service-account token; empty = none',
+    default: [],
+    item: /^[A-Za-z0-9_.:{}*?-]{1,200}$/,
+    itemText: 'stream names or globs',
+  }),
+  rateLimitPerS: int('RATE_LIMIT_PER_S', {
+    description: 'Requests per second each client may send (token bucket per client name, burst of one second); past it 429 with Retry-After; 0 = no limit',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
   }),
 });
 

@@ -18,13 +18,18 @@ import {
 } from '@stream-workers/core';
 import { producerConfig } from './config';
 import { ProducerApp } from './app';
+import { createAuthenticator } from './auth';
 
 async function main(): Promise<void> {
   const config = producerConfig.parse(process.env);
   const logger = createLogger({ service: 'producer', level: config.logLevel });
   const registry = createRegistry();
+  // Before Redis: a missing or malformed token file / JWKS stops start-up, naming the file and line.
+  const authenticator = createAuthenticator(config, logger);
   const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'producer', logger });
   const app = new ProducerApp({
+    authenticator,
+    rateLimitPerS: config.rateLimitPerS,
     redis,
     registry,
     logger,
@@ -65,6 +70,8 @@ async function main(): Promise<void> {
       idempotencyTtlS: config.idempotencyTtlS,
       batchMax: config.batchMax,
       publishTimeoutMs: config.publishTimeoutMs,
+      authMode: config.authMode,
+      rateLimitPerS: config.rateLimitPerS,
     },
     'producer started',
   );

@@ -80,12 +80,12 @@ describe('producer HTTP API (real listener, shared Redis with unique stream name
     expect(eb.ok && eb.event.correlationid).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
 
-  test('400 naming the field: missing type, bad time, unknown attribute; 400 for invalid JSON', async () => {
-    const r = await post(s.base, stream, JSON.stringify({ source: 'test', data: 1, time: 'yesterday', colour: 'red' }));
+  test('400 naming the field: missing type, bad time, unknown attribute (no extension name); 400 for invalid JSON', async () => {
+    const r = await post(s.base, stream, JSON.stringify({ source: 'test', data: 1, time: 'yesterday', Colour: 'red' }));
     expect(r.status).toBe(400);
     expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const fields = (r.json.errors as Array<{ field: string }>).map((e) => e.field).sort();
-    expect(fields).toEqual(['colour', 'time', 'type']);
+    expect(fields).toEqual(['Colour', 'time', 'type']);
     const bad = await post(s.base, stream, '{"source": "x",');
     expect(bad.status).toBe(400);
     expect(bad.json.title).toBe('Invalid JSON');

@@ -14,5 +14,10 @@ export interface HandlerContext {
   signal: AbortSignal;
 }
 
-/** A user handler: resolve = done (the entry is acked), throw/reject = failed (retried, then dead-lettered). */
+/**
+ * A user handler: resolve = done (the entry is acked), throw/reject = failed (retried, then dead-lettered).
+ * `event` holds the CloudEvents attributes, `event.extensions` (by name; strings, integers, booleans) and
+ * `event.data`: a JSON value, a string (text), a Buffer (bytes) or undefined. `sendEvent` of
+ * `@stream-workers/core` sends it on over HTTP (binary or structured mode) without losing any of it.
+ */
 export type Handler = (event: StreamEvent, ctx: HandlerContext) => Promise<void> | void;

@@ -1,4 +1,5 @@
-import { checkOption, kindOf, type CheckedVarSpec } from '@stream-workers/core';
+import type { Registry } from 'prom-client';
+import { checkOption, createLogger, createRegistry, kindOf, type CheckedVarSpec, type Logger } from '@stream-workers/core';
 import { libraryOnlySpecs, workerConfig } from './config';
 import type { WorkerOptions } from './worker';
 
@@ -74,9 +75,21 @@ export function resolveWorkerOptions(options: unknown, handler: unknown): Resolv
   };
   // As DEAD_LETTER_STREAM derives from STREAM.
   resolved.deadLetterStream = get('deadLetterStream') ?? `${resolved.stream}:dlq`;
-  if (!hasMethods(o.logger, 'child', 'info', 'warn', 'error')) throw new TypeError(`${WHERE}: option logger must be a pino Logger, got ${kindOf(o.logger)}`);
-  if (!hasMethods(o.registry, 'registerMetric', 'metrics')) throw new TypeError(`${WHERE}: option registry must be a prom-client Registry, got ${kindOf(o.registry)}`);
+  if (o.logger !== undefined && !hasMethods(o.logger, 'child', 'info', 'warn', 'error')) throw new TypeError(`${WHERE}: option logger must be a pino Logger, got ${kindOf(o.logger)}`);
+  if (o.registry !== undefined && !hasMethods(o.registry, 'registerMetric', 'metrics')) throw new TypeError(`${WHERE}: option registry must be a prom-client Registry, got ${kindOf(o.registry)}`);
   return resolved;
+}
+
+/**
+ * The worker's logger and metrics registry: the caller's, or by default a pino JSON logger on stdout
+ * (`service: stream-workers-worker`, level `info`) and a fresh registry of its own (no process metrics).
+ * Call after {@link resolveWorkerOptions} (which checks them).
+ */
+export function resolveSinks(options: Pick<WorkerOptions, 'logger' | 'registry'>): { logger: Logger; registry: Registry } {
+  return {
+    logger: options.logger ?? createLogger({ service: 'stream-workers-worker' }),
+    registry: options.registry ?? createRegistry({ processMetrics: false }),
+  };
 }
 
 /** The options as a Markdown table, from {@link OPTION_SPECS} (docs/worker.md; checked by a test). */

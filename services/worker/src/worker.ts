@@ -17,6 +17,7 @@ import {
   errorFields,
   fieldsToObject,
   handBack,
+  isDeadLetterError,
   isNoGroupError,
   keepFresh,
   moveToDeadLetter,
@@ -28,7 +29,7 @@ import {
   type StreamEvent,
 } from '@stream-workers/core';
 import type { Handler, HandlerContext } from './handler';
-import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
+import { resolveSinks, resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
 import { EntryDecoder } from './decode';
 import { WorkerEmitter, type WorkerErrorEvent, type WorkerEventName, type WorkerListener } from './events';
 
@@ -67,9 +68,10 @@ export interface WorkerOptions {
   envelopeField?: string;
   /** Payload contracts per type and version; a payload that fails is dead-lettered at once (reason `schema`). */
   contracts?: readonly Contract[];
-  logger: Logger;
-  /** Registry for the worker's metrics (never the global one). */
-  registry: Registry;
+  /** pino logger; default a JSON logger on stdout (`service: stream-workers-worker`, level `info`). */
+  logger?: Logger;
+  /** Registry for the worker's metrics (never the global one); default a fresh registry of its own. */
+  registry?: Registry;
 }
 
 /** Options of {@link Worker.close}. */
@@ -200,10 +202,11 @@ export class Worker {
     this.o = resolveWorkerOptions(opts, handler);
     this.decoder = new EntryDecoder(this.o, opts.contracts);
     this.capacity = this.o.concurrency + 3 * this.o.batchSize;
-    this.log = opts.logger.child({ stream: this.o.stream, group: this.o.group });
+    const sinks = resolveSinks(opts);
+    this.log = sinks.logger.child({ stream: this.o.stream, group: this.o.group });
     this.events = new WorkerEmitter(this.log);
     // Also before connecting: a registry that holds these metrics already throws here.
-    this.m = this.createMetrics(opts.registry);
+    this.m = this.createMetrics(sinks.registry);
     // Every running handler may listen to the abort signal.
     setMaxListeners(0, this.abort.signal);
     this.cmd = createRedis({
@@ -562,10 +565,12 @@ export class Worker {
       return;
     }
     h.lastError = err instanceof Error ? err.message : String(err);
-    if (h.deliveries >= this.o.maxDeliveries) {
+    // A DeadLetterError (e.g. `unrouted`) is dead-lettered on this delivery: a retry cannot help.
+    const now = isDeadLetterError(err);
+    if (now || h.deliveries >= this.o.maxDeliveries) {
       this.m.deadLetterSeconds.observe(seconds);
       this.emitFailed(id, ctx, err, undefined);
-      await this.deadLetter(id, h, 'max_deliveries', h.lastError);
+      await this.deadLetter(id, h, now ? err.reason : 'max_deliveries', h.lastError);
       return;
     }
     this.m.retrySeconds.observe(seconds);

@@ -135,7 +135,7 @@ describe('createWorker checks its options before anything connects', () => {
     ['redisUrl an object', { redisUrl: {} }, TypeError, /option redisUrl=an object is invalid/],
     ['groupStartId not an id', { groupStartId: 'first' }, RangeError, /option groupStartId="first" is invalid: expected 0, \$ or a stream id/],
     ['deadLetterStream empty', { deadLetterStream: '' }, RangeError, /option deadLetterStream="" is invalid/],
-    ['logger missing', { logger: undefined }, TypeError, /option logger must be a pino Logger, got an undefined/],
+    ['logger not a Logger', { logger: { info: 1 } }, TypeError, /option logger must be a pino Logger, got an object/],
     ['registry not a Registry', { registry: {} }, TypeError, /option registry must be a prom-client Registry/],
   ])('%s', async (_name, bad, type, message) => {
     // Rejects (does not hang: batchSize 0 used to stall the read loop), with the named error.

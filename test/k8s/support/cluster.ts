@@ -363,11 +363,23 @@ export class ReplicaTimeline {
   }
 }
 
+/** The Authorization header of the chart's generated API token (producer.auth.mode=token, the default); none without that Secret. */
+function producerAuth(ns: string, release: string): Record<string, string> {
+  let b64: string;
+  try {
+    b64 = kubectl(['-n', ns, 'get', 'secret', `${names(release).producer}-tokens`, '-o', 'jsonpath={.data.token}']).trim();
+  } catch {
+    return {};
+  }
+  return b64 ? { authorization: `Bearer ${Buffer.from(b64, 'base64').toString('utf8')}` } : {};
+}
+
 /** POSTs `count` events to the producer Service in batches; returns the ids sent (all answered 202). */
 export async function publish(ns: string, release: string, stream: string, count: number, opts: { prefix: string; type?: string; batch?: number; data?: (i: number) => unknown; onBatch?: (n: number) => void }): Promise<string[]> {
   const url = `http://${clusterIP(ns, names(release).producer)}:8080/v1/streams/${encodeURIComponent(stream)}/events`;
   const batch = opts.batch ?? 500;
   const ids: string[] = [];
+  const auth = producerAuth(ns, release);
   for (let start = 0; start < count; start += batch) {
     const events = [];
     for (let i = start; i < Math.min(count, start + batch); i++) {
@@ -375,7 +387,7 @@ export async function publish(ns: string, release: string, stream: string, count
       ids.push(id);
       events.push({ id, source: '/e2e', type: opts.type ?? 'e2e.burst', data: opts.data ? opts.data(i) : { n: i } });
     }
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events) });
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json', ...auth }, body: JSON.stringify(events) });
     if (res.status !== 202) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
     await res.arrayBuffer();
     opts.onBatch?.(events.length);

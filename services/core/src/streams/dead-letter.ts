@@ -1,7 +1,39 @@
 import type Redis from 'ioredis';
 
-/** Why an entry went to the dead-letter stream. */
-export type DeadLetterReason = 'max_deliveries' | 'malformed' | 'schema';
+/**
+ * Why an entry went to the dead-letter stream: `max_deliveries` (the handler failed that often),
+ * `malformed` (the entry could not be read as an event), `schema` (the payload failed the handler's
+ * contract), `unrouted` (no handler method takes its type
+ * and schema version: @stream-workers/nestjs).
+ */
+export type DeadLetterReason = 'max_deliveries' | 'malformed' | 'schema' | 'unrouted';
+
+const DEAD_LETTER_ERROR = Symbol.for('@stream-workers/core/DeadLetterError');
+
+/**
+ * Thrown by a handler: the entry goes to the dead-letter stream on this delivery, with this reason and
+ * message, without retries (a retry cannot help). Recognised across copies of this package.
+ */
+export class DeadLetterError extends Error {
+  /** Marks the error for {@link isDeadLetterError}. */
+  readonly [DEAD_LETTER_ERROR] = true;
+  /**
+   * @param reason The `dlq_reason` written with the dead letter.
+   * @param message The `dlq_error` written with the dead letter.
+   */
+  constructor(
+    readonly reason: DeadLetterReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DeadLetterError';
+  }
+}
+
+/** True for a {@link DeadLetterError}, also one made by another copy of @stream-workers/core. */
+export function isDeadLetterError(err: unknown): err is DeadLetterError {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[DEAD_LETTER_ERROR] === true;
+}
 
 /** One entry to dead-letter, with what is known about it. */
 export interface DeadLetterEntry {

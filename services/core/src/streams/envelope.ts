@@ -1,8 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { CONTEXT_ATTRIBUTES, EXTENSION_NAME, schemaErrors, type FieldError } from './event-schema';
+
+/** A CloudEvents extension value: in binary mode always a string; in JSON also an integer or a boolean. */
+export type ExtensionValue = string | number | boolean;
 
 /**
  * The event envelope (docs/design.md, "Event envelope"): flat CloudEvents 1.0 attributes as stream
- * fields, `data` as a JSON string, plus the extensions `correlationid` and `traceparent`.
+ * fields, `data` as a JSON string (or `data_base64` for bytes), extension attributes as fields of their
+ * own name, plus the extensions `correlationid` and `traceparent`.
  */
 export interface StreamEvent {
   specversion: '1.0';
@@ -16,31 +21,31 @@ export interface StreamEvent {
   schemaversion?: string;
   /** CloudEvents `subject`: the subject of the event in the context of the source. */
   subject?: string;
-  /** The payload, parsed from the JSON string stored in the `data` field. */
-  data: unknown;
+  /**
+   * The payload: a JSON value (JSON `datacontenttype`), a string (text of another type), a Buffer
+   * (bytes: sent as `data_base64` or as a binary-mode body of a non-text type), or undefined (no data).
+   */
+  data?: unknown;
+  /**
+   * Extension attributes other than `correlationid`/`traceparent`, by name: always set (maybe empty)
+   * by `buildEvent` and `parseEntry`; other envelope codecs may leave it out.
+   */
+  extensions?: Record<string, ExtensionValue>;
   correlationid: string;
   traceparent?: string;
 }
 
-/** A field that failed validation, named as the client sent it. */
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
-/** Attributes the envelope knows; any other top-level key of an input event is rejected by name. */
-const KNOWN = new Set([
-  'specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'dataschema', 'schemaversion',
-  'data', 'data_base64', 'correlationid', 'traceparent', 'subject',
-]);
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+/** Stream field listing the extensions whose value is not a string (`name:integer,name:boolean`). */
+const EXT_TYPES_FIELD = 'ext_types';
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-/** Attribute values that land in Redis key names or logs: printable, bounded. */
-const TOKEN = /^[\x21-\x7e]{1,256}$/;
-const TEXT = /^[^\x00-\x1f\x7f]{1,1024}$/;
+const JSON_MEDIA = /^(application|text)\/([^;]*\+)?json\s*(;.*)?$/i;
+
+/** True when a `datacontenttype` says the data is JSON (`application/json`, `*\/*+json`, `text/json`). */
+export function isJsonContentType(ct: string | undefined): boolean {
+  return ct === undefined || JSON_MEDIA.test(ct);
+}
 
 /** Context added to every event built by {@link buildEvent}. */
 export interface BuildContext {
@@ -68,67 +73,46 @@ export function traceIdOf(traceparent: string): string {
 }
 
 /**
- * Validates an input event (CloudEvents structured JSON or plain JSON with the attributes) and fills
- * `id`, `time`, `specversion`, `datacontenttype` and `correlationid` when absent. Every error names
- * its field. `prefix` names the event's position in a batch (`[3].type`).
+ * Validates an input event (CloudEvents structured JSON, or plain JSON with the attributes) against
+ * the event schema (event.schema.json) and fills `id`, `time`, `specversion`, `datacontenttype` and
+ * `correlationid` when absent. Every error names its field; `prefix` names the event's position in a
+ * batch (`[3].type`).
  */
 export function buildEvent(input: unknown, ctx: BuildContext = {}, prefix = ''): Validated<StreamEvent> {
-  const errors: FieldError[] = [];
-  const at = (f: string) => (prefix ? `${prefix}.${f}` : f);
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return { ok: false, errors: [{ field: prefix || '(body)', message: 'must be a JSON object with the event attributes' }] };
-  }
-  const o = input as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) errors.push({ field: at(key), message: 'is not a known event attribute' });
-  }
-  const str = (f: string, re: RegExp, required: boolean, what: string): string | undefined => {
-    const v = o[f];
-    if (v === undefined || v === null) {
-      if (required) errors.push({ field: at(f), message: 'is required' });
-      return undefined;
-    }
-    if (typeof v !== 'string' || !re.test(v)) {
-      errors.push({ field: at(f), message: `must be ${what}` });
-      return undefined;
-    }
-    return v;
-  };
-  const specversion = str('specversion', /^1\.0$/, false, '"1.0"');
-  const id = str('id', TOKEN, false, 'a string of 1 to 256 printable characters without spaces');
-  const source = str('source', TOKEN, true, 'a URI-reference of 1 to 256 printable characters without spaces');
-  const type = str('type', TEXT, true, 'a non-empty string of at most 1024 characters');
-  const time = str('time', RFC3339, false, 'an RFC 3339 timestamp');
-  const datacontenttype = str('datacontenttype', /^application\/(.+\+)?json(;.*)?$/i, false, 'application/json (or a +json type)');
-  const dataschema = str('dataschema', TEXT, false, 'a URI of at most 1024 characters');
-  const schemaversion = str('schemaversion', TOKEN, false, 'a version string without spaces');
-  const subject = str('subject', TEXT, false, 'a non-empty string of at most 1024 characters');
-  const correlationid = str('correlationid', TOKEN, false, 'a string of 1 to 256 printable characters without spaces');
-  const traceparent = str('traceparent', /^.*$/, false, 'a W3C traceparent');
-  if (traceparent !== undefined && !isTraceparent(traceparent)) errors.push({ field: at('traceparent'), message: 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)' });
-  if (time !== undefined && Number.isNaN(Date.parse(time))) errors.push({ field: at('time'), message: 'must be an RFC 3339 timestamp' });
-  if ('data_base64' in o) errors.push({ field: at('data_base64'), message: 'binary data is not supported; send JSON in data' });
-  if (!('data' in o)) errors.push({ field: at('data'), message: 'is required (use null for an event without payload)' });
+  const errors = schemaErrors(input, prefix);
   if (errors.length > 0) return { ok: false, errors };
-  const tp = traceparent ?? (ctx.traceparent && isTraceparent(ctx.traceparent) ? ctx.traceparent : undefined);
+  const o = input as Record<string, unknown>;
+  const str = (k: string) => o[k] as string | undefined;
+  // Beyond the schema's syntax: a date that does not exist (2026-02-30).
+  const time = str('time');
+  if (time !== undefined && Number.isNaN(Date.parse(time))) {
+    return { ok: false, errors: [{ field: prefix ? `${prefix}.time` : 'time', message: 'must be an RFC 3339 timestamp' }] };
+  }
+  const extensions: Record<string, ExtensionValue> = {};
+  for (const key of Object.keys(o)) if (!CONTEXT_ATTRIBUTES.has(key)) extensions[key] = o[key] as ExtensionValue;
+  const bytes = typeof o.data_base64 === 'string' ? Buffer.from(o.data_base64, 'base64') : undefined;
+  const tp = str('traceparent') ?? (ctx.traceparent && isTraceparent(ctx.traceparent) ? ctx.traceparent : undefined);
   const event: StreamEvent = {
-    specversion: (specversion ?? '1.0') as '1.0',
-    id: id ?? randomUUID(),
-    source: source!,
-    type: type!,
+    specversion: '1.0',
+    id: str('id') ?? randomUUID(),
+    source: str('source')!,
+    type: str('type')!,
     time: time ?? (ctx.now?.() ?? new Date()).toISOString(),
-    datacontenttype: datacontenttype ?? 'application/json',
-    data: o.data,
-    correlationid: correlationid ?? ctx.correlationId ?? (tp ? traceIdOf(tp) : newCorrelationId()),
+    datacontenttype: str('datacontenttype') ?? (bytes ? 'application/octet-stream' : 'application/json'),
+    data: bytes ?? o.data,
+    extensions,
+    correlationid: str('correlationid') ?? ctx.correlationId ?? (tp ? traceIdOf(tp) : newCorrelationId()),
   };
-  if (dataschema !== undefined) event.dataschema = dataschema;
-  if (schemaversion !== undefined) event.schemaversion = schemaversion;
-  if (subject !== undefined) event.subject = subject;
+  for (const k of ['dataschema', 'schemaversion', 'subject'] as const) if (str(k) !== undefined) event[k] = str(k);
   if (tp !== undefined) event.traceparent = tp;
   return { ok: true, value: event };
 }
 
-/** The stream fields of an event, in a stable order, ready for `XADD key * ...fields`. */
+/**
+ * The stream fields of an event, in a stable order, ready for `XADD key * ...fields`: the attributes,
+ * the extensions (plus `ext_types` for those that are not strings), then `data` (JSON text) or
+ * `data_base64` (bytes), or neither when the event has no data.
+ */
 export function toFields(e: StreamEvent): string[] {
   const f = [
     'specversion', e.specversion, 'id', e.id, 'source', e.source, 'type', e.type, 'time', e.time,
@@ -138,7 +122,14 @@ export function toFields(e: StreamEvent): string[] {
   if (e.schemaversion !== undefined) f.push('schemaversion', e.schemaversion);
   if (e.subject !== undefined) f.push('subject', e.subject);
   if (e.traceparent !== undefined) f.push('traceparent', e.traceparent);
-  f.push('data', JSON.stringify(e.data ?? null));
+  let types = '';
+  for (const [k, v] of Object.entries(e.extensions ?? {})) {
+    f.push(k, String(v));
+    if (typeof v !== 'string') types += `${types ? ',' : ''}${k}:${typeof v === 'number' ? 'integer' : 'boolean'}`;
+  }
+  if (types) f.push(EXT_TYPES_FIELD, types);
+  if (e.data instanceof Uint8Array) f.push('data_base64', Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).toString('base64'));
+  else if (e.data !== undefined) f.push('data', JSON.stringify(e.data));
   return f;
 }
 
@@ -168,9 +159,13 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
   let correlationid: string | undefined;
   let traceparent: string | undefined;
   let rawData: string | undefined;
+  let base64: string | undefined;
+  let extTypes: string | undefined;
+  const extensions: Record<string, ExtensionValue> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = fields[i]!;
     const v = fields[i + 1]!;
-    switch (fields[i]) {
+    switch (k) {
       case 'specversion': specversion = v; break;
       case 'id': id = v; break;
       case 'source': source = v; break;
@@ -183,21 +178,27 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
       case 'correlationid': correlationid = v; break;
       case 'traceparent': traceparent = v; break;
       case 'data': rawData = v; break;
-      default: break;
+      case 'data_base64': base64 = v; break;
+      case EXT_TYPES_FIELD: extTypes = v; break;
+      default: if (EXTENSION_NAME.test(k)) extensions[k] = v; break;
     }
   }
-  if (specversion === undefined || id === undefined || source === undefined || type === undefined || rawData === undefined) {
-    const required = { specversion, id, source, type, data: rawData };
+  if (specversion === undefined || id === undefined || source === undefined || type === undefined) {
+    const required = { specversion, id, source, type };
     const missing = Object.entries(required).filter(([, v]) => v === undefined).map(([k]) => k);
     return { ok: false, reason: `missing field(s): ${missing.join(', ')}` };
   }
   if (specversion !== '1.0') return { ok: false, reason: `unsupported specversion ${JSON.stringify(specversion)}` };
   let data: unknown;
-  try {
-    data = JSON.parse(rawData);
-  } catch {
-    return { ok: false, reason: 'field data is not valid JSON' };
+  if (base64 !== undefined) data = Buffer.from(base64, 'base64');
+  else if (rawData !== undefined) {
+    try {
+      data = JSON.parse(rawData);
+    } catch {
+      return { ok: false, reason: 'field data is not valid JSON' };
+    }
   }
+  if (extTypes !== undefined) typeExtensions(extensions, extTypes);
   const event: StreamEvent = {
     specversion: '1.0',
     id,
@@ -206,6 +207,7 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
     time: time ?? '',
     datacontenttype: datacontenttype ?? 'application/json',
     data,
+    extensions,
     correlationid: correlationid ?? id,
   };
   if (dataschema !== undefined) event.dataschema = dataschema;
@@ -213,4 +215,15 @@ export function parseEntry(fields: readonly string[] | null): { ok: true; event:
   if (subject !== undefined) event.subject = subject;
   if (traceparent !== undefined) event.traceparent = traceparent;
   return { ok: true, event };
+}
+
+/** Gives back their JSON type to the extensions listed in `ext_types` (`name:integer,name:boolean`). */
+function typeExtensions(extensions: Record<string, ExtensionValue>, types: string): void {
+  for (const item of types.split(',')) {
+    const [name, kind] = item.split(':');
+    const v = name === undefined ? undefined : extensions[name];
+    if (typeof v !== 'string') continue;
+    if (kind === 'integer' && /^-?\d+$/.test(v)) extensions[name!] = Number(v);
+    else if (kind === 'boolean' && (v === 'true' || v === 'false')) extensions[name!] = v === 'true';
+  }
 }

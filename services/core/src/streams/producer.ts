@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { LuaScript } from '../lua';
-import { buildEvent, toFields, type BuildContext, type FieldError, type StreamEvent } from './envelope';
+import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
+import type { FieldError } from './event-schema';
 import { idempotencyKey } from './keys';
 
 /** One Lua script per batch, all-or-nothing and idempotent: its arguments and reply are described in lua/publish.lua. */
