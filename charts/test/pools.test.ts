@@ -214,7 +214,7 @@ describe('security', () => {
 
   test('Redis requires a password by default: a generated Secret, never in values or REDIS_URL; existingSecret replaces it', () => {
     const objs = render();
-    const secret = one(objs, 'Secret') as K8sObject & { data: Record<string, string> };
+    const secret = one(objs, 'Secret', '-redis-auth') as K8sObject & { data: Record<string, string> };
     expect(Buffer.from(secret.data.password!, 'base64').toString()).toMatch(/^[A-Za-z0-9]{40}$/);
     const sts = one(objs, 'StatefulSet') as Deployment;
     const args = (sts.spec.template.spec.containers[0] as Container & { args: string[] }).args;
@@ -226,7 +226,7 @@ describe('security', () => {
       expect(env(c).REDIS_URL).toMatch(/^redis:\/\/[^@]+$/);
     }
     const mine = render({ set: ['redis.auth.existingSecret=my-redis'] });
-    expect(find(mine, 'Secret')).toHaveLength(0);
+    expect(find(mine, 'Secret', '-redis-auth')).toHaveLength(0);
     expect(JSON.stringify(one(mine, 'StatefulSet'))).toContain('"name":"my-redis"');
   });
 });

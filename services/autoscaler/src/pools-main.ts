@@ -50,27 +50,28 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
 
   const parts = pools.map((spec) => {
     const target = new DeploymentTarget({ kubeConfig, namespace: config.namespace, name: spec.deployment });
-    const backlog = createSignal(spec, redis, logger.child({ pool: spec.name }));
-    const selector = spec.podSelector;
-    const janitor =
-      config.janitorIntervalMs > 0 && selector
-        ? new Janitor({
-            redis,
-            stream: spec.stream,
-            group: spec.group,
-            logger: logger.child({ pool: spec.name }),
-            probe: async () => {
-              const live = await target.podNames(selector);
-              return (consumer) => (live.has(consumer) ? 'alive' : 'gone');
-            },
-            goneMinIdleMs: GONE_POD_MIN_IDLE_MS,
-            intervalMs: config.janitorIntervalMs,
-            shouldRun: isLeader,
-          })
-        : undefined;
-    return { spec, target, backlog, janitor };
+    return { spec, target, backlog: createSignal(spec, redis, logger.child({ pool: spec.name })), janitor: undefined as Janitor | undefined };
   });
   const set = new PoolSet({ pools: parts, logger, registry, isLeader });
+  // A janitor per pool that names its pods (its figures labelled with the pool).
+  for (const p of parts) {
+    const selector = p.spec.podSelector;
+    if (config.janitorIntervalMs <= 0 || !selector) continue;
+    p.janitor = new Janitor({
+      redis,
+      stream: p.spec.stream,
+      group: p.spec.group,
+      logger: logger.child({ pool: p.spec.name }),
+      probe: async () => {
+        const live = await p.target.podNames(selector);
+        return (consumer) => (live.has(consumer) ? 'alive' : 'gone');
+      },
+      goneMinIdleMs: GONE_POD_MIN_IDLE_MS,
+      intervalMs: config.janitorIntervalMs,
+      shouldRun: isLeader,
+      ...(set.janitorMetrics(p.spec.name) ? { metrics: set.janitorMetrics(p.spec.name) } : {}),
+    });
+  }
   // Per pool at minReplicas 0 (and activationWatch): a blocking XREAD at the stream's tail, its own connection.
   const watches = parts
     .map((p) =>

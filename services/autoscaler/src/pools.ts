@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { METRIC_PREFIX, errorFields, type Logger, type Readiness } from '@stream-workers/core';
 import { Autoscaler, type AutoscalerOptions, type TickOutcome } from './autoscaler';
 import { KubeApiError } from './kube-api-error';
+import type { JanitorMetrics } from './janitor';
 import type { PoolSpec } from './pools-config';
 import type { ScaleTarget } from './scale-target';
 
@@ -33,6 +34,8 @@ class PoolMetrics {
   private readonly scaleEvents: Counter<'pool' | 'direction'>;
   private readonly loops: Counter<'pool' | 'outcome'>;
   private readonly targetErrors: Counter<'pool' | 'kind'>;
+  private readonly janitorDeleted: Counter<'pool'>;
+  private readonly janitorKept: Gauge<'pool'>;
 
   constructor(registry: Registry, pools: PoolSpec[], isLeader: () => boolean) {
     const gauge = (name: string, help: string, labelNames: Array<'pool'> = ['pool']) => new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [registry] });
@@ -46,6 +49,8 @@ class PoolMetrics {
     this.scaleEvents = new Counter({ name: `${METRIC_PREFIX}autoscaler_scale_events_total`, help: 'Replica changes applied, per pool and direction', labelNames: ['pool', 'direction'], registers: [registry] });
     this.loops = new Counter({ name: `${METRIC_PREFIX}autoscaler_loops_total`, help: 'Rounds of each pool\'s decision loop, by outcome', labelNames: ['pool', 'outcome'], registers: [registry] });
     this.targetErrors = new Counter({ name: `${METRIC_PREFIX}autoscaler_target_errors_total`, help: 'Failed calls to a pool\'s Deployment, by kind', labelNames: ['pool', 'kind'], registers: [registry] });
+    this.janitorDeleted = new Counter({ name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`, help: 'Consumers of gone workers deleted by the pool\'s janitor (each had 0 pending entries)', labelNames: ['pool'], registers: [registry] });
+    this.janitorKept = gauge('autoscaler_janitor_consumers_kept_pending', 'Consumers of gone workers kept at the pool\'s last janitor run because they still hold pending entries');
     for (const p of pools) {
       max.set({ pool: p.name }, p.maxReplicas);
       min.set({ pool: p.name }, p.minReplicas);
@@ -53,6 +58,12 @@ class PoolMetrics {
       for (const direction of ['up', 'down']) this.scaleEvents.inc({ pool: p.name, direction }, 0);
       for (const outcome of ['decided', 'paused', 'standby', 'target-error']) this.loops.inc({ pool: p.name, outcome }, 0);
     }
+  }
+
+  /** The janitor figures of one pool (its series labelled `pool`). */
+  janitor(pool: string): JanitorMetrics {
+    this.janitorDeleted.inc({ pool }, 0);
+    return { deleted: { inc: (n) => this.janitorDeleted.inc({ pool }, n) }, kept: { set: (n) => this.janitorKept.set({ pool }, n) } };
   }
 
   record(pool: string, outcome: TickOutcome): void {
@@ -119,6 +130,11 @@ export class PoolSet {
   /** Names of the pools served. */
   get names(): string[] {
     return this.loops.map((l) => l.spec.name);
+  }
+
+  /** Where pool `name`'s janitor reports (undefined without a registry). */
+  janitorMetrics(name: string): JanitorMetrics | undefined {
+    return this.metrics?.janitor(this.loop(name).spec.name);
   }
 
   /** Replicas of pool `name`'s Deployment as last read (undefined before the first read). */

@@ -9,6 +9,7 @@ import { ConfigErrors } from '@stream-workers/core';
 import { autoscalerConfig } from '../src/config';
 import { parsePools, type PoolSpec } from '../src/pools-config';
 import { PoolSet } from '../src/pools';
+import { Janitor } from '../src/janitor';
 import { loadKubeConfig } from '../src/kube-config';
 import { DeploymentTarget } from '../src/targets/deployment-target';
 import { writeKubeconfig } from './support/kube-api-double';
@@ -118,5 +119,24 @@ describe('PoolSet (shared Redis, Kubernetes API double)', () => {
     await set.close();
     expect(fx.api.deployment('da')!.replicas).toBe(2);
     expect(fx.api.deployment('db')!.replicas).toBe(0);
+  });
+
+  test('each pool\'s janitor reports under its pool label (a gone pod\'s idle consumer deleted)', async () => {
+    const { logger } = captureLogger();
+    const a = await RedisBacklog.create(fx.redis, `${fx.prefix}jan`, logger, 'g1');
+    fx.api.addDeployment({ name: 'dj', replicas: 0 });
+    const kubeConfig = loadKubeConfig(writeKubeconfig(fx.dir, fx.api.url, 'tok'));
+    const [spec] = parsePools(doc(pool({ name: 'jan', stream: a.stream, group: 'g1', deployment: 'dj' })));
+    const registry = new Registry();
+    const set = new PoolSet({ pools: [{ spec: spec!, target: new DeploymentTarget({ kubeConfig, namespace: 'default', name: 'dj' }), backlog: a }], logger, registry });
+    await fx.redis.xgroup('CREATECONSUMER', a.stream, 'g1', 'gone-pod');
+    const janitor = new Janitor({ redis: fx.redis, stream: a.stream, group: 'g1', logger, probe: async () => () => 'gone', goneMinIdleMs: 0, metrics: set.janitorMetrics('jan')! });
+    const report = await janitor.runOnce();
+    expect(report.deleted).toEqual(['gone-pod']);
+    const text = await registry.metrics();
+    expect(text).toContain('stream_workers_autoscaler_janitor_consumers_deleted_total{pool="jan"} 1');
+    expect(text).toContain('stream_workers_autoscaler_janitor_consumers_kept_pending{pool="jan"} 0');
+    await janitor.close();
+    await set.close();
   });
 });
