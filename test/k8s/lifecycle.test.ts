@@ -28,10 +28,11 @@ const BURST = 20_000;
 const n = names(RELEASE);
 const log = (msg: string): void => void process.stdout.write(`[k8s lifecycle] ${msg}\n`);
 
-/** The autoscaler's metrics, read through its Service. */
+/** The autoscaler's metrics of the release's one pool (`worker`: its series carry pool="worker"), read through its Service. */
 async function autoscalerMetric(name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`http://${clusterIP(NS, n.autoscaler)}:8083/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  const all = ['pool="worker"', labels].filter(Boolean).join(',');
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${all}} `));
   return line ? Number(line.split(' ').pop()) : Number.NaN;
 }
 
