@@ -72,8 +72,12 @@ describe('examples/two-pools/values.yaml', () => {
     for (const r of role.rules.filter((x) => x.apiGroups.includes('apps'))) expect([...r.resourceNames!].sort()).toEqual(pools.map((p) => p.deployment).sort());
   });
 
-  test('the producer accepts every pool\'s stream; the exporter exports every stream', () => {
+  test('the producer accepts every pool\'s stream (its generated API token may write to each); the exporter exports every stream', () => {
     expect(env(deployment(objs, 'producer').spec.template.spec.containers[0]!).STREAMS).toBe('orders,payments');
+    const tokens = (one(objs, 'Secret', '-producer-tokens') as K8sObject & { data: Record<string, string> }).data.tokens!;
+    expect(Buffer.from(tokens, 'base64').toString()).toMatch(/^default [0-9a-f]{64} orders,payments$/m);
+    const defaults = one(render({ set: ['workers.a.stream=a1', 'workers.b.stream=b1'] }), 'Secret', '-producer-tokens') as K8sObject & { data: Record<string, string> };
+    expect(Buffer.from(defaults.data.tokens!, 'base64').toString()).toMatch(/^default [0-9a-f]{64} events,a1,b1$/m);
     expect(env(deployment(objs, 'lag-exporter').spec.template.spec.containers[0]!).STREAMS).toBe('*');
   });
 });

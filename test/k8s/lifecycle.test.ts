@@ -316,7 +316,8 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
     const kinds = kubectl(['api-resources', '--verbs=list', '--namespaced', '-o', 'name']).split('\n').filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
     const left = kubectl(['-n', NS, 'get', kinds.join(','), '-o', 'name', '--ignore-not-found']).split('\n').filter(Boolean);
     // What Kubernetes itself keeps in every namespace.
-    const own = left.filter((o) => !/^(serviceaccount\/default|secret\/default-token-[a-z0-9]+|configmap\/kube-root-ca\.crt)$/.test(o));
+    // The producer's generated API token is kept on purpose (helm.sh/resource-policy: keep, clients hold it).
+    const own = left.filter((o) => !/^(serviceaccount\/default|secret\/default-token-[a-z0-9]+|configmap\/kube-root-ca\.crt|secret\/sw-stream-workers-producer-tokens)$/.test(o));
     log(`after helm uninstall, namespace ${NS} holds: ${left.join(', ')}`);
     expect(own).toEqual([]);
     expect(kubectl(['get', 'clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).toBe('');
