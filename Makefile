@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 JEST := node node_modules/jest/bin/jest.js
 JEST_OUT := .tmp/jest.json
-UNIT_PROJECTS := core worker producer lag-exporter autoscaler chart demo
+UNIT_PROJECTS := core worker producer lag-exporter autoscaler chart demo examples packages
 
 ##@ Start here
 demo: demo-prerequisites install build ## Run the whole system locally (own redis-server unless REDIS_URL is set); DEMO_DURATION=seconds
@@ -36,10 +36,10 @@ install: ## Install npm dependencies when missing or stale (npm ci)
 build: install ## Compile every package (tsc -b)
 	@node node_modules/typescript/bin/tsc -b
 
-lint: install ## Type-check everything (tsc -b, tests included) and check the project's rules
+lint: install ## Type-check everything (tsc -b, tests included), then ESLint (eslint.config.mjs: typescript-eslint and the project's rules)
 	@node node_modules/typescript/bin/tsc -b
 	@node node_modules/typescript/bin/tsc -p tsconfig.test.json --noEmit
-	@node scripts/lint.mjs
+	@node node_modules/eslint/bin/eslint.js --max-warnings 0 . && echo 'lint: eslint clean'
 
 test-reliability: install build ## The chaos suite: worker kills, Redis kills, network cuts, soak (long)
 	@mkdir -p .tmp

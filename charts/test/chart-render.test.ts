@@ -481,9 +481,10 @@ describe('the environment the chart renders is one every service accepts', () =>
   });
 
   test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
-    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT and JANITOR_IDLE_MS (TARGET_KIND=local);
-    // REDIS_PASSWORD_FILE (the chart gives the Secret's password as REDIS_PASSWORD).
-    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'REDIS_PASSWORD_FILE']);
+    // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT, JANITOR_IDLE_MS and
+    // WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE (TARGET_KIND=local).
+    // REDIS_PASSWORD_FILE: the chart passes the ACL user's password as REDIS_PASSWORD from its Secret.
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'WORKER_REDIS_USERNAME', 'WORKER_REDIS_PASSWORD_FILE', 'REDIS_PASSWORD_FILE']);
     // The autoscaler serves its pools through POOLS, which replaces the single-target variables.
     const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR',
       'SCALING_MODE', 'TARGET_DRAIN_S', 'TARGET_LAG_SECONDS', 'RATE_WINDOW_S', 'ACTIVATION_WATCH']);

@@ -3,13 +3,17 @@
  * loaded by a real redis-server started here (`--aclfile`), and the real services (dist/main.js) each
  * connecting as its own user (REDIS_USERNAME / REDIS_PASSWORD from the rendered Secret): the producer
  * appends, the worker processes and dead-letters, the exporter exports the backlog; then the commands
- * each user must not run are refused (NOPERM). The autoscaler's user is checked command by command
- * with a client of its own (its process is not run here: see the note in docs/kubernetes.md).
+ * each user must not run are refused (NOPERM). Then the autoscaler process (TARGET_KIND=local) as its
+ * user does its whole job: the activation watch and the backlog read, scaling worker processes that
+ * connect as the `worker` user (WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE) up and back to 0,
+ * and the janitor deleting dead consumers; the ACL log stays empty.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { buildEvent, toFields } from '@stream-workers/core';
 import { PrivateRedis, freePort } from '../../test-support/redis';
 import { startService, waitFor, type ServiceProcess } from '../../test-support/process';
 import { one, render } from './support/helm';
@@ -28,6 +32,7 @@ function as(user: string): Redis {
   clients.push(r);
   return r;
 }
+let worker: ServiceProcess | undefined;
 const envOf = (user: string) => ({ REDIS_URL: server.url, REDIS_USERNAME: user, REDIS_PASSWORD: decoded[`${user}-password`]! });
 
 beforeAll(async () => {
@@ -60,7 +65,7 @@ test('the rendered ACL file: default off, one user per service, keys from the co
 test('every service does its whole job as its own user: producer → worker → dead letter, exporter', async () => {
   const [pPort, wPort, ePort] = [await freePort(), await freePort(), await freePort()];
   const producer = startService('producer', { ...envOf('producer'), PORT: String(pPort), STREAMS: STREAM });
-  const worker = startService('worker', { ...envOf('worker'), PORT: String(wPort), STREAM, GROUP: 'workers', CONSUMER: 'w1', SIM_WORK_MS: '0', SIM_POISON_TYPE: 'poison', MAX_DELIVERIES: '2', RETRY_DELAY_MS: '10', BLOCK_MS: '200' });
+  worker = startService('worker', { ...envOf('worker'), PORT: String(wPort), STREAM, GROUP: 'workers', CONSUMER: 'w1', SIM_WORK_MS: '0', SIM_POISON_TYPE: 'poison', MAX_DELIVERIES: '2', RETRY_DELAY_MS: '10', BLOCK_MS: '200' });
   const exporter = startService('lag-exporter', { ...envOf('exporter'), PORT: String(ePort), STREAMS: `${STREAM},${STREAM}:dlq` });
   services.push(producer, worker, exporter);
   await producer.waitForLog((l) => l.msg === 'producer started');
@@ -70,12 +75,25 @@ test('every service does its whole job as its own user: producer → worker → 
   const admin = as('admin');
   await waitFor(async () => (await admin.xlen(`${STREAM}:dlq`)) === 1 && ((await admin.xpending(STREAM, 'workers')) as [number])[0] === 0, 60_000, 100, 'processed and dead-lettered');
   const metrics = await waitFor(async () => {
-    const text = await (await fetch(`http://127.0.0.1:${ePort}/metrics`)).text();
+    const text = await fetch(`http://127.0.0.1:${ePort}/metrics`).then((r) => r.text(), () => ''); // '' until it listens
     return /stream_workers_stream_length\{stream="orders:dlq"\} 1/.test(text) ? text : undefined;
   }, 60_000, 200, 'the exporter exports both streams');
   expect(metrics).toMatch(/stream_workers_group_lag\{stream="orders",group="workers"\} 0/);
   // Nothing was refused while they worked: Redis' ACL log is empty.
   expect(await admin.call('ACL', 'LOG')).toEqual([]);
+});
+
+test("Redis' readiness probe, as rendered, answers PONG with `default` off (it authenticates as admin)", () => {
+  const sts = one(objs, 'StatefulSet') as unknown as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }>; readinessProbe: { exec: { command: string[] } } }> } } } };
+  const redis = sts.spec.template.spec.containers[0]!;
+  const env = new Map(redis.env.map((e) => [e.name, e]));
+  expect(env.get('REDISCLI_USER')?.value).toBe('admin');
+  expect(env.get('REDISCLI_AUTH')?.valueFrom?.secretKeyRef.key).toBe('admin-password');
+  const [sh, flag, script] = redis.readinessProbe.exec.command as [string, string, string];
+  // The probe runs in the Redis pod (127.0.0.1:6379); here it is pointed at this test's server.
+  const probe = script.replace('redis-cli', `redis-cli -p ${new URL(server.url).port}`);
+  expect(() => execFileSync(sh, [flag, probe], { env: { PATH: process.env.PATH ?? '', REDISCLI_USER: 'admin', REDISCLI_AUTH: decoded['admin-password']! }, stdio: 'pipe' })).not.toThrow();
+  expect(() => execFileSync(sh, [flag, script.replace('redis-cli --user "$REDISCLI_USER"', `redis-cli -p ${new URL(server.url).port}`)], { env: { PATH: process.env.PATH ?? '' }, stdio: 'pipe' })).toThrow();
 });
 
 test.each([
@@ -105,3 +123,65 @@ test('the autoscaler / janitor user may read the group and delete an idle consum
   expect(await r.call('XGROUP', 'DELCONSUMER', STREAM, 'workers', 'gone')).toBe(0);
   await expect(r.call('XINFO', 'STREAM', 'another')).rejects.toThrow(/NOPERM/);
 });
+
+test('the autoscaler process as its user: activation watch, backlog, local workers as the worker user scaled up and to 0, janitor', async () => {
+  const admin = as('admin');
+  // The first test's worker stops: the autoscaler's workers must do the work, and its consumer is one the janitor must delete.
+  worker?.kill();
+  await worker?.exited;
+  await admin.call('XGROUP', 'CREATE', STREAM, 'workers', '0', 'MKSTREAM').catch((err: Error) => {
+    if (!/BUSYGROUP/.test(err.message)) throw err;
+  });
+  await admin.call('XGROUP', 'CREATECONSUMER', STREAM, 'workers', 'ghost');
+  // The refusals checked above are in the ACL log; from here on it must stay empty.
+  await admin.call('ACL', 'LOG', 'RESET');
+  const workerPasswordFile = join(dir, 'worker-password');
+  writeFileSync(workerPasswordFile, decoded['worker-password']!);
+  const port = await freePort();
+  const autoscaler = startService('autoscaler', {
+    ...envOf('autoscaler'),
+    PORT: String(port),
+    TARGET_KIND: 'local',
+    STREAM,
+    GROUP: 'workers',
+    WORKER_REDIS_USERNAME: 'worker',
+    WORKER_REDIS_PASSWORD_FILE: workerPasswordFile,
+    MIN_REPLICAS: '0',
+    MAX_REPLICAS: '2',
+    TARGET_PER_REPLICA: '10',
+    POLL_INTERVAL_MS: '300',
+    COOLDOWN_S: '0',
+    SCALE_DOWN_WINDOW_S: '0',
+    JANITOR_INTERVAL_MS: '300',
+    JANITOR_IDLE_MS: '1000',
+    SIM_WORK_MS: '20',
+    BLOCK_MS: '200',
+  });
+  services.push(autoscaler);
+  await autoscaler.waitForLog((l) => l.msg === 'autoscaler started');
+  // The janitor deletes the dead consumers (`ghost`, and `w1` of the stopped worker) as the autoscaler user.
+  await waitFor(async () => {
+    const names = ((await admin.call('XINFO', 'CONSUMERS', STREAM, 'workers')) as unknown[][]).map((c) => String(c[1]));
+    return !names.includes('ghost') && !names.includes('w1');
+  }, 60_000, 200, 'the janitor deleted ghost and w1');
+  // Events arrive at 0 replicas: the activation watch (XREAD) and the backlog read start workers.
+  for (let i = 0; i < 40; i++) {
+    const e = buildEvent({ id: `a-${i}`, source: 'acl', type: 'ok', data: { i } });
+    if (!e.ok) throw new Error('invalid test event');
+    await admin.xadd(STREAM, '*', ...toFields(e.value));
+  }
+  await autoscaler.waitForLog((l) => l.msg === 'started worker process');
+  let workerUserSeen = false;
+  await waitFor(async () => {
+    // The worker processes' connections are the `worker` user's (the first test's worker is stopped).
+    workerUserSeen ||= /\buser=worker\b/.test(String(await admin.call('CLIENT', 'LIST')));
+    const [pending] = (await admin.xpending(STREAM, 'workers')) as [number];
+    const groups = (await admin.call('XINFO', 'GROUPS', STREAM)) as unknown[][];
+    const lag = groups[0]![groups[0]!.indexOf('lag') + 1];
+    return pending === 0 && lag === 0;
+  }, 120_000, 200, 'the workers processed the events');
+  expect(workerUserSeen).toBe(true);
+  // Back to 0 workers; the janitor deletes the consumers of the worker processes it stopped.
+  await waitFor(async () => ((await admin.call('XINFO', 'CONSUMERS', STREAM, 'workers')) as unknown[]).length === 0, 120_000, 200, 'scaled to 0 and the consumers deleted');
+  expect(await admin.call('ACL', 'LOG')).toEqual([]);
+}, 300_000);

@@ -135,6 +135,7 @@ describe('live view', () => {
     v.message('hello');
     v.update(sample({ t: 2, running: 3 }));
     v.close();
+    // eslint-disable-next-line no-control-regex -- the terminal escapes (ESC) are what this test looks for
     expect(text.match(/\x1b\[9A\x1b\[0J/g)!.length).toBe(2); // cleared before the message and before the second table
     expect(text).toContain('hello\n');
     expect(text).toContain('■■■□□□');

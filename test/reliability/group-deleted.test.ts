@@ -5,7 +5,7 @@
  *   1. `XGROUP DESTROY` — the workers recreate the group at GROUP_START_ID (`0`) by themselves;
  *   2. `XTRIM <stream> MAXLEN 0` — everything in the stream is deleted under the workers' feet;
  *   3. `XGROUP DESTROY` while the workers may not recreate it (their ACL user loses `xgroup|create`
- *      for 5 s, as with a least-privilege user whose group an operator manages), so the group stays
+ *      until both workers were seen retrying, as with a least-privilege user whose group an operator manages), so the group stays
  *      missing long enough to see the retry rate; then the permission comes back.
  * Asserts: no hot loop (XREADGROUP and XGROUP CREATE attempts per worker and second bounded by the
  * worker's NOGROUP backoff while the group is missing; a few hundred per second at most under load),
@@ -17,7 +17,7 @@
 import Redis from 'ioredis';
 import { waitFor, type ServiceProcess } from '../../test-support/process';
 import { counts, groupState, waitDrained, workerPort } from '../../services/worker/test/support';
-import { attemptsBetween, commandStats, eventFields, idsInStream, privateRedisScenario, sleep, workerEnv, type CommandStat } from './support';
+import { attemptsBetween, commandStats, eventFields, idsInStream, pause, privateRedisScenario, workerEnv, type CommandStat } from './support';
 
 jest.setTimeout(240_000);
 
@@ -74,7 +74,7 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
       }
       const res = (await p.exec()) ?? [];
       res.forEach(([err], k) => (err ? loadFailed++ : added.push({ id: ids[k]!, epoch: e })));
-      await sleep(20);
+      await pause(20); // the load's pace: 500 events/s
     }
   })();
   cleanups.push(async () => {
@@ -108,9 +108,14 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
   const groupExists = async (): Promise<boolean> => (await groupState(redis, STREAM, GROUP).catch(() => undefined)) !== undefined;
 
   await waitFor(async () => Number(await redis.hlen('rec:done')) >= 1000, 60_000, 50, '1000 events processed before the first episode');
-  // Baseline: 3 s of plain load.
+  // Each observation window lasts until the workers processed `n` more events (about 2 s of the load).
+  const processedMore = async (n: number, what: string): Promise<void> => {
+    const from = Number(await redis.hlen('rec:done'));
+    await waitFor(async () => Number(await redis.hlen('rec:done')) >= from + n, 60_000, 20, `${n} more events processed (${what})`);
+  };
+  // Baseline: plain load.
   const s0a = await snap();
-  await sleep(3000);
+  await processedMore(1000, 'baseline');
   const s0b = await snap();
 
   // Episode 1: XGROUP DESTROY under load (XLEN taken in the same MULTI: what a recreation at 0 delivers again).
@@ -121,23 +126,24 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
   const xlenAtDestroy1 = Number(r1[0]![1]);
   await waitFor(groupExists, 30_000, 5, 'group recreated by the workers after XGROUP DESTROY');
   const missing1Ms = Date.now() - destroyed1At;
-  await sleep(3000);
+  await processedMore(1000, 'after the recreation');
   const s1b = await snap();
 
   // Episode 2: XTRIM MAXLEN 0 under load.
   const s2a = await snap();
   const trimmed = await redis.xtrim(STREAM, 'MAXLEN', 0);
   epoch = 2;
-  await sleep(3000);
+  await processedMore(1000, 'after the trim');
   const s2b = await snap();
 
-  // Episode 3: XGROUP DESTROY while the workers' user may not run XGROUP CREATE: the group stays missing for 5 s.
+  // Episode 3: XGROUP DESTROY while the workers' user may not run XGROUP CREATE: the group stays
+  // missing until both workers report it (/readyz 503) and tried to recreate it 6 times each.
   await redis.call('ACL', 'SETUSER', 'default', '-xgroup|create');
   const s3a = await snap();
   const r3 = (await redis.multi().xlen(STREAM).xgroup('DESTROY', STREAM, GROUP).exec())!;
   epoch = 3;
   const xlenAtDestroy3 = Number(r3[0]![1]);
-  await sleep(5000);
+  await waitFor(async () => (await readyz()).every((st) => st === 503) && attemptsBetween(s3a.stats, await commandStats(redis), 'xgroup|create') >= 6 * WORKERS, 60_000, 50, 'both workers retrying the missing group');
   const stillMissing = !(await groupExists());
   const readyzWhileMissing = await readyz();
   const s3b = await snap();
@@ -148,7 +154,7 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
   epoch = 4;
   await waitFor(async () => (await readyz()).every((s) => s === 200), 30_000, 50, 'both workers ready again');
   const s4a = await snap();
-  await sleep(3000); // load goes on after the recreation
+  await processedMore(1000, 'load goes on after the recreation');
   loadStop = true;
   await load;
   loadConn.disconnect();
@@ -175,7 +181,7 @@ test('XGROUP DESTROY and XTRIM MAXLEN 0 under load on 2 real workers: no hot loo
       missing1Ms,
       trimmed,
       xlenAtDestroy3,
-      stillMissingAfter5s: stillMissing,
+      stillMissingWhileDenied: stillMissing,
       readyzWhileMissing,
       recreate3Ms,
       addedAfterRecreation: addedAfterRecreation.length,

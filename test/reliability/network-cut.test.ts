@@ -1,13 +1,14 @@
 /**
  * Network cut: a TCP proxy (node:net, in the test) sits between the workers and Redis; it destroys
- * every connection and refuses new ones for 10 s. No worker stays wedged: after the cut both the same
- * worker processes take new entries again, and everything is processed: 0 lost.
+ * every connection and refuses new ones until both workers logged the loss and their reconnection
+ * attempts were refused 20 times (a few seconds of backoff). No worker stays wedged:
+ * after the cut both the same worker processes take new entries again, and everything is processed: 0 lost.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import Redis from 'ioredis';
 import { waitFor } from '../../test-support/process';
 import { counts, fill, waitDrained, workerPort, metricValue } from '../../services/worker/test/support';
-import { privateRedisScenario, sleep, workerEnv } from './support';
+import { privateRedisScenario, workerEnv } from './support';
 
 jest.setTimeout(240_000);
 
@@ -15,12 +16,15 @@ jest.setTimeout(240_000);
 class CuttableProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  /** Connections refused while cut (the workers' reconnection attempts). */
+  refused = 0;
   private constructor(private readonly server: Server) {}
   static async start(target: number): Promise<CuttableProxy> {
     const server = createServer();
     const p = new CuttableProxy(server);
     server.on('connection', (client) => {
       if (p.refusing) {
+        p.refused += 1;
         client.destroy();
         return;
       }
@@ -63,7 +67,7 @@ beforeAll(async () => {
   proxy = await CuttableProxy.start(scenario.server.port);
 });
 
-test('10 s network cut: no worker wedged, processing resumes after the cut, 0 lost', async () => {
+test('network cut (until the workers noticed it and retried): no worker wedged, processing resumes after the cut, 0 lost', async () => {
   const { server, fleet } = scenario;
   const stream = 'cut';
   const redis = new Redis(server.url); // the test talks to Redis directly, not through the proxy
@@ -72,10 +76,15 @@ test('10 s network cut: no worker wedged, processing resumes after the cut, 0 lo
     const workers = [0, 1].map((i) => fleet.start({ ...workerEnv(viaProxy, stream, { CLAIM_IDLE_MS: '5000', RECORD_WORK_MS: '2', CONCURRENCY: '10', BATCH_SIZE: '20' }), CONSUMER: `cut-${i}` }));
     const ports = await Promise.all(workers.map((w) => workerPort(w)));
     const before = await fill(redis, stream, 4000);
-    await sleep(1000); // processing is under way when the cut lands
+    // Processing is under way when the cut lands.
+    await waitFor(async () => Number(await redis.hlen('rec:done')) >= 200, 60_000, 20, 'processing under way');
+    const logsAtCut = workers.map((w) => w.logs.length);
     proxy.cut();
     const during = await fill(redis, stream, 3000); // keeps arriving during the cut
-    await sleep(10_000);
+    // The cut holds until both workers noticed it (a warn line each since the cut) and their
+    // reconnection attempts were refused 20 times.
+    const noticed = (i: number): boolean => workers[i]!.logs.slice(logsAtCut[i]).some((l) => l.level === 'warn' || l.level === 'error');
+    await waitFor(() => noticed(0) && noticed(1) && proxy.refused >= 20, 60_000, 50, 'both workers to notice the cut and retry');
     const doneAtHeal = Number(await redis.hlen('rec:done'));
     const processedAtHeal = await Promise.all(ports.map((p) => metricValue(p, 'stream_workers_events_processed_total', 'outcome="ok"')));
     proxy.heal();

@@ -1,20 +1,22 @@
 /**
  * Producer during a Redis outage: a real producer process (`node services/producer/dist/main.js`) on a
  * private redis-server with AOF `appendfsync always`; four client loops POST one event each, with
- * their own ids, without pause. Redis is SIGKILLed for 4 s and restarted on the same port and dir.
+ * their own ids, without pause. Redis is SIGKILLed, and restarted on the same port and dir once the
+ * producer noticed the outage and was probed through it (20 requests, 3 /readyz probes).
  * During the outage every answer is 503 with Retry-After and `/readyz` answers 503; after the restart
  * the same producer process (same pid, started once) answers 202 and `/readyz` 200 again; every event
  * answered 2xx is in the stream afterwards.
  */
 import Redis from 'ioredis';
 import { startService, waitFor, type ServiceProcess } from '../../test-support/process';
-import { idsInStream, privateRedisScenario, sleep, tally, warnLines } from './support';
+import { idsInStream, pause, privateRedisScenario, tally, warnLines } from './support';
 
 jest.setTimeout(180_000);
 
 const STREAM = 'outage';
 const CLIENTS = 4;
-const OUTAGE_MS = 4000;
+/** Requests sent and answered inside the outage before Redis comes back. */
+const OUTAGE_REQUESTS = 20;
 
 type Phase = 'before' | 'outage' | 'restarting' | 'after';
 interface Answer {
@@ -60,7 +62,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
 
   const post = async (id: string): Promise<Answer> => {
     const sentIn = phase;
-    let status = 0;
+    let status: number;
     let retryAfter: string | null = null;
     try {
       const res = await fetch(`${base}/v1/streams/${STREAM}/events`, {
@@ -83,14 +85,14 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
   const client = async (c: number): Promise<void> => {
     for (let i = 0; i < 100_000 && !stop; i++) {
       const a = await post(`o-${c}-${seq++}`);
-      if (a.status !== 202) await sleep(50); // a polite client would wait Retry-After; 50 ms keeps probing the outage
+      if (a.status !== 202) await pause(50); // the client's pace: a polite client would wait Retry-After; 50 ms keeps probing the outage
     }
   };
   const probeReady = async (): Promise<void> => {
     for (let i = 0; i < 3000 && !stop; i++) {
       const sentIn = phase;
       const noticed = lossLogged();
-      let status = 0;
+      let status: number;
       try {
         const res = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(10_000) });
         status = res.status;
@@ -99,7 +101,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
         status = 0;
       }
       readyz.push({ status, sentIn, answeredIn: phase, noticed });
-      await sleep(100);
+      await pause(100); // the probe's pace
     }
   };
   const loops = [...Array.from({ length: CLIENTS }, (_, c) => client(c)), probeReady()];
@@ -115,7 +117,18 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
   await server.stopProcess('SIGKILL');
   phase = 'outage';
   const answersAtKill = answers.length;
-  await sleep(OUTAGE_MS);
+  const killedAt = Date.now();
+  // The outage lasts until the producer noticed it and was probed through it: 20 requests and 3
+  // /readyz probes sent and answered inside it after the loss was logged.
+  await waitFor(
+    () =>
+      answers.filter((a) => a.sentIn === 'outage' && a.answeredIn === 'outage').length >= OUTAGE_REQUESTS &&
+      readyz.filter((r) => r.sentIn === 'outage' && r.answeredIn === 'outage' && r.noticed).length >= 3,
+    60_000,
+    20,
+    'the outage noticed and probed',
+  );
+  const outageMs = Date.now() - killedAt;
   phase = 'restarting';
   const answersInOutage = answers.length - answersAtKill;
   await server.startProcess();
@@ -145,7 +158,7 @@ test('Redis SIGKILLed under a real producer process: only 503 + Retry-After and 
     const startedLines = svc.logs.filter((l) => l.msg === 'producer started').length;
     const figures = {
       scenario: 'producer-outage',
-      outageMs: OUTAGE_MS,
+      outageMs,
       requests: answers.length,
       byStatus: tally(answers, (a) => a.status),
       ok2xx: answers.filter(ok).length,

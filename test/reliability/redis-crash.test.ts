@@ -4,8 +4,9 @@
  * reconnect by themselves and process everything: 0 lost.
  */
 import Redis from 'ioredis';
-import { counts, waitDrained } from '../../services/worker/test/support';
-import { eventFields, idsInStream, privateRedisScenario, sleep, workerEnv } from './support';
+import { counts, waitDrained, workerPort } from '../../services/worker/test/support';
+import { waitFor } from '../../test-support/process';
+import { eventFields, idsInStream, privateRedisScenario, workerEnv } from './support';
 
 jest.setTimeout(240_000);
 
@@ -20,33 +21,42 @@ test('Redis SIGKILL + restart (AOF always): acknowledged XADDs survive, workers 
   const producer = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
   producer.on('error', () => undefined);
 
+  const ports = await Promise.all(workers.map((w) => workerPort(w)));
+  const notReady = async (port: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 503;
+  // The test's own reads (progress); it reconnects by itself after the restart.
+  const admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  admin.on('error', () => undefined);
   const acked: string[] = [];
   let failed = 0;
   let seq = 0;
-  const produceFor = async (ms: number): Promise<void> => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
+  let producingUntilStopped = true;
+  // One write after the other until told to stop; after a failed write (Redis down) the next waits
+  // for the connection to be ready again.
+  const producing = (async () => {
+    while (producingUntilStopped) {
       const id = `e-${seq++}`;
       try {
         await producer.xadd(stream, '*', ...eventFields(id));
         acked.push(id);
       } catch {
         failed++;
-        await sleep(20);
+        if (producer.status !== 'ready') await new Promise<void>((r) => producer.once('ready', () => r()));
       }
     }
-  };
-  const producing = (async () => {
-    await produceFor(3000);
-    await produceFor(6000); // spans the crash and the restart
   })();
-  await sleep(3500);
+  // Mid-load: writes acknowledged and workers processing, when Redis is killed.
+  await waitFor(async () => acked.length >= 1000 && Number(await admin.hlen('rec:done')) > 0, 60_000, 20, 'writes and processing under way');
   const ackedAtKill = acked.length;
   await server.stopProcess('SIGKILL');
-  await sleep(1500);
+  // Down until the producer has seen writes fail and both workers report Redis unreachable.
+  await waitFor(async () => failed > 0 && (await Promise.all(ports.map(notReady))).every(Boolean), 60_000, 20, 'the outage seen by the producer and both workers');
   await server.startProcess();
+  // Writes resume after the restart: a few hundred more acknowledged, then the producer stops.
+  await waitFor(() => acked.length >= ackedAtKill + 300, 60_000, 20, 'writes acknowledged after the restart');
+  producingUntilStopped = false;
   await producing;
   producer.disconnect();
+  admin.disconnect();
 
   const redis = new Redis(server.url);
   try {

@@ -12,7 +12,7 @@
  */
 import { waitFor, type ServiceProcess } from '../../test-support/process';
 import { counts, fill, metricValue, waitDrained, workerPort } from '../../services/worker/test/support';
-import { pendingByConsumer, privateRedisScenario, sleep, workerEnv } from './support';
+import { pendingByConsumer, privateRedisScenario, workerEnv } from './support';
 
 jest.setTimeout(300_000);
 
@@ -105,7 +105,14 @@ test('documented limit: a worker frozen (SIGSTOP) past CLAIM_IDLE_MS loses its e
   const runningAtFreeze = await metricValue(ports[0]!, 'stream_workers_inflight_events', '');
   victim.kill('SIGSTOP');
   const frozenAt = Date.now();
-  await sleep(100); // commands the victim sent before the stop land first
+  // Commands the victim sent before the stop land first: Redis has read and run everything on the
+  // victim's connections (no query buffer left) in two looks in a row.
+  const victimIdleInRedis = async (): Promise<boolean> => {
+    const list = String(await redis.call('CLIENT', 'LIST'));
+    const mine = list.split('\n').filter((l) => new RegExp(`name=worker(-read)?:${victimName} `).test(l));
+    return mine.length > 0 && mine.every((l) => / qbuf=0 /.test(l));
+  };
+  await waitFor(async () => (await victimIdleInRedis()) && (await victimIdleInRedis()), 10_000, 20, "the victim's last commands run by Redis");
   const heldEntries = ((await redis.xpending(stream, 'workers', '-', '+', 10_000, victimName)) as Array<[string, string, number, number]>).map((p) => p[0]);
   // Entry id -> event id, for the entries the victim held.
   const eventOf = new Map<string, string>();

@@ -11,7 +11,11 @@ import { PrivateRedis } from '../../test-support/redis';
 
 export { RECORDING_HANDLER };
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * The pace of a load or probe loop (how often it acts: 500 events/s, a probe every 100 ms), never a
+ * wait for something to happen: the scenarios wait on conditions with deadlines (`waitFor`).
+ */
+export const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Worker environment for a scenario (recording handler, private Redis). */
 export function workerEnv(redisUrl: string, stream: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -8,7 +8,8 @@
 import { createLogger } from '../../services/core/src';
 import { Janitor } from '../../services/autoscaler/src/janitor';
 import { counts, fill, waitDrained } from '../../services/worker/test/support';
-import { pendingByConsumer, privateRedisScenario, sleep, workerEnv } from './support';
+import { pendingByConsumer, privateRedisScenario, workerEnv } from './support';
+import { waitFor } from '../../test-support/process';
 
 jest.setTimeout(300_000);
 
@@ -51,10 +52,9 @@ test('random SIGKILLs of workers: 0 lost, duplicates bounded by what the killed 
   let kills = 0;
   const deletedWithPending: string[] = [];
   for (; kills < KILLS; kills++) {
-    // Kill number k lands once k/(KILLS+1) of the events are done, then 0-500 ms later.
-    const threshold = Math.floor(((kills + 1) * EVENTS) / (KILLS + 1));
-    for (let i = 0; i < 6000 && Number(await redis.hlen('rec:done')) < threshold; i++) await sleep(50);
-    await sleep(Math.floor(Math.random() * 500));
+    // Kill number k lands once k/(KILLS+1) of the events are done, plus 0-200 more (a random point in the work).
+    const threshold = Math.floor(((kills + 1) * EVENTS) / (KILLS + 1)) + Math.floor(Math.random() * 200);
+    await waitFor(async () => Number(await redis.hlen('rec:done')) >= Math.min(threshold, EVENTS), 300_000, 20, `${threshold} events done before kill ${kills + 1}`);
     const done = Number(await redis.hlen('rec:done'));
     if (done >= EVENTS) break;
     const alive = fleet.alive();

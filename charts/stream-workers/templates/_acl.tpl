@@ -38,12 +38,12 @@ producer worker exporter autoscaler admin
 {{- $streams := concat (default (list $root.Values.stream) $root.Values.producer.streams) $keys.streams | uniq -}}
 resetkeys{{ range $streams }} ~{{ . }} ~{{ . }}:idem:*{{ end }} resetchannels {{ $conn }} +xadd +evalsha +eval +get +set
 {{- else if eq .user "worker" -}}
-resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load ({{ range $keys.dlqs }}~{{ . }} {{ end }}+xadd)
+resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load +client|unblock ({{ range $keys.dlqs }}~{{ . }} {{ end }}+xadd)
 {{- else if eq .user "exporter" -}}
 {{- $patterns := default (list "*") $root.Values.lagExporter.streams -}}
 resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +multi +exec +evalsha +eval +script|load
 {{- else if eq .user "autoscaler" -}}
-resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xgroup|delconsumer +evalsha +eval +script|load
+resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xread +xgroup|delconsumer +evalsha +eval +script|load
 {{- else if eq .user "admin" -}}
 ~* &* +@all
 {{- end -}}

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import {
+  PeriodicTask,
   METRIC_PREFIX,
   ScaleDecider,
   errorFields,
@@ -52,10 +53,8 @@ export type TickOutcome =
 export class Autoscaler {
   private decider: ScaleDecider;
   private readonly now: () => number;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly loop: PeriodicTask<TickOutcome>;
   private inflight: Promise<TickOutcome> | undefined;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   private paused = false;
   private errorKey: string | undefined;
   private errorStreak = 0;
@@ -72,6 +71,15 @@ export class Autoscaler {
   constructor(private readonly opts: AutoscalerOptions) {
     this.decider = new ScaleDecider(opts.policy);
     this.now = opts.now ?? Date.now;
+    this.loop = new PeriodicTask({
+      run: () => this.tick(),
+      nextDelayMs: (r) => {
+        if (r.ok) return r.value.kind === 'target-error' ? this.backoffMs() : this.opts.pollIntervalMs;
+        // decide() handles its errors; this is a bug guard so that the loop never stops silently.
+        this.opts.logger.error(errorFields(r.error), 'unexpected error in the decision loop');
+        return this.backoffMs();
+      },
+    });
     const registry = opts.registry;
     if (registry) {
       const self = this;
@@ -140,8 +148,7 @@ export class Autoscaler {
 
   /** Starts the loop; the first decision happens at once. */
   start(): void {
-    if (this.closed || this.timer || this.inflight) return;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** One decision (exposed for tests and embedding). */
@@ -157,33 +164,10 @@ export class Autoscaler {
     return this.inflight;
   }
 
-  /** Stops the loop and waits for a decision in progress. Idempotent. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.closed = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      await this.inflight?.catch(() => undefined);
-    })();
-    return this.closing;
-  }
-
-  private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tick().then(
-        (outcome) => {
-          if (this.closed) return;
-          this.schedule(outcome.kind === 'target-error' ? this.backoffMs() : this.opts.pollIntervalMs);
-        },
-        (err: unknown) => {
-          // decide() handles its errors; this is a bug guard so that the loop never stops silently.
-          this.opts.logger.error(errorFields(err), 'unexpected error in the decision loop');
-          if (!this.closed) this.schedule(this.backoffMs());
-        },
-      );
-    }, delayMs);
-    this.timer.unref();
+  /** Stops the loop and waits for a decision in progress (also one started by {@link tick}). Idempotent. */
+  async close(): Promise<void> {
+    await this.loop.close();
+    await this.inflight?.catch(() => undefined);
   }
 
   private backoffMs(): number {

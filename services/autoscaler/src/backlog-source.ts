@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { errorFields, outstandingOf, type BacklogObservation, type Logger } from '@stream-workers/core';
 
-/** Reads a group's backlog: core's `readGroupBacklog` (streams/lag.ts), injectable for tests. */
+/** Reads a group's backlog: core's `readGroupBacklog` (streams/lag-commands.ts), injectable for tests. */
 export type BacklogReader = (redis: Redis, stream: string, group: string) => Promise<BacklogObservation>;
 
 /** Options for {@link BacklogSource}. */

@@ -1,5 +1,5 @@
 import { parsePools, type PoolSpec } from './pools-config';
-import { DEFAULT_RATE_POLICY, SCALING_MODES, bool, commonSpecs, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
+import { ConfigError, DEFAULT_GROUP, DEFAULT_RATE_POLICY, DEFAULT_STREAM, SCALING_MODES, bool, commonSpecs, defaultOf, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const STREAM_NAME = /^[^\s*?[\]]+$/;
@@ -21,15 +21,17 @@ function optionalInt(name: string, description: string, min: number): VarSpec<nu
  * janitor, leader-election and local-target ones). `main.ts` parses it; everything else takes the
  * typed result.
  */
+const targetName = str('TARGET_NAME', { description: 'Name of the worker Deployment (TARGET_KIND=deployment)', default: 'stream-workers-worker', pattern: NAME, patternText: 'a Kubernetes object name (lower case, digits, -)' });
+
 export const autoscalerConfig = defineConfig('autoscaler', {
   ...commonSpecs(8083),
-  stream: str('STREAM', { description: 'Stream whose consumer group backlog drives the scaling', default: 'events', pattern: STREAM_NAME, patternText: 'a stream name without spaces or glob characters' }),
-  group: str('GROUP', { description: 'Consumer group of the workers', default: 'workers' }),
+  stream: str('STREAM', { description: 'Stream whose consumer group backlog drives the scaling', default: DEFAULT_STREAM, pattern: STREAM_NAME, patternText: 'a stream name without spaces or glob characters' }),
+  group: str('GROUP', { description: 'Consumer group of the workers', default: DEFAULT_GROUP }),
   targetKind: oneOf('TARGET_KIND', ['deployment', 'local'] as const, {
     description: '`deployment`: a Deployment scaled through the Kubernetes API (`scale` subresource); `local`: worker processes started on this machine (demo, tests)',
     default: 'deployment',
   }),
-  targetName: str('TARGET_NAME', { description: 'Name of the worker Deployment (TARGET_KIND=deployment)', default: 'stream-workers-worker', pattern: NAME, patternText: 'a Kubernetes object name (lower case, digits, -)' }),
+  targetName,
   namespace: str('NAMESPACE', {
     description: 'Namespace of the Deployment, its pods and the Lease',
     derive: (env) => env.POD_NAMESPACE?.trim() || 'default',
@@ -70,7 +72,7 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   leaderElection: bool('LEADER_ELECTION', { description: 'Elect one active autoscaler through a coordination.k8s.io Lease (TARGET_KIND=deployment)', default: true }),
   leaseName: str('LEASE_NAME', {
     description: 'Name of the Lease used for leader election',
-    derive: (env) => `${env.TARGET_NAME?.trim() || 'stream-workers-worker'}-autoscaler`,
+    derive: (env) => `${env.TARGET_NAME?.trim() || defaultOf(targetName)}-autoscaler`,
     defaultText: '<TARGET_NAME>-autoscaler',
     pattern: NAME,
     patternText: 'a Kubernetes object name',
@@ -85,7 +87,13 @@ export const autoscalerConfig = defineConfig('autoscaler', {
     allowed: 'a JSON array of pools',
     parse: (raw: string | undefined): PoolSpec[] | undefined => (raw === undefined || raw.trim() === '' ? undefined : parsePools(raw)),
   } satisfies VarSpec<PoolSpec[] | undefined>,
+  workerRedisUsername: optionalStr('WORKER_REDIS_USERNAME', {
+    description: 'TARGET_KIND=local: the Redis ACL user of the worker processes (with WORKER_REDIS_PASSWORD_FILE); unset = they connect as the autoscaler does',
+  }),
+  workerRedisPasswordFile: optionalStr('WORKER_REDIS_PASSWORD_FILE', {
+    description: "TARGET_KIND=local: file holding the workers' Redis password; when this or WORKER_REDIS_USERNAME is set, the workers get REDIS_URL without the autoscaler's credentials",
+  }),
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
-});
+}, (c) => (c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []));
 
 export type AutoscalerConfig = ConfigOf<typeof autoscalerConfig.specs>;

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, errorFields, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, type Logger } from '@stream-workers/core';
+import { autoscalerConfig } from './config';
 
 /** What the janitor knows about the worker behind a consumer name. */
 export type ConsumerLiveness = 'alive' | 'gone' | 'unknown';
@@ -42,7 +43,7 @@ export interface JanitorOptions {
    * (ms) with 0 pending; undefined = never (on Kubernetes every consumer is judged by its pod).
    */
   unknownIdleMs?: number;
-  /** Time between runs in ms (for {@link start}); default 60000. */
+  /** Time between runs in ms (for {@link start}); default JANITOR_INTERVAL_MS's. */
   intervalMs?: number;
   /** Runs only while this returns true (leader election); default always. */
   shouldRun?: () => boolean;
@@ -68,16 +69,20 @@ const DELETE_IF_EMPTY = new LuaScript('delete-consumer-if-empty');
  * entries with XAUTOCLAIM first, and a later run deletes it.
  */
 export class Janitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private closed = false;
-  private closing: Promise<void> | undefined;
+  private readonly task: PeriodicTask<unknown>;
   private failing = false;
   private readonly keptLogged = new Map<string, number>();
   private readonly deletedTotal: JanitorMetrics['deleted'] | undefined;
   private readonly keptGauge: JanitorMetrics['kept'] | undefined;
 
   constructor(private readonly opts: JanitorOptions) {
+    const intervalMs = opts.intervalMs ?? defaultOf(autoscalerConfig.specs.janitorIntervalMs);
+    this.task = new PeriodicTask<unknown>({
+      // A failed run is logged by runOnce (once per failure streak) and retried at the next interval.
+      run: () => ((opts.shouldRun?.() ?? true) ? this.runOnce() : Promise.resolve()),
+      nextDelayMs: () => intervalMs,
+      firstDelayMs: intervalMs,
+    });
     if (opts.metrics) {
       this.deletedTotal = opts.metrics.deleted;
       this.keptGauge = opts.metrics.kept;
@@ -97,22 +102,7 @@ export class Janitor {
 
   /** Runs every `intervalMs` until {@link close}. */
   start(): void {
-    if (this.closed || this.timer) return;
-    const interval = this.opts.intervalMs ?? 60_000;
-    const tick = async () => {
-      if (this.closed) return;
-      if (this.opts.shouldRun?.() ?? true) {
-        this.running = this.runOnce().catch(() => undefined);
-        await this.running;
-        this.running = undefined;
-      }
-      if (!this.closed) {
-        this.timer = setTimeout(() => void tick(), interval);
-        this.timer.unref();
-      }
-    };
-    this.timer = setTimeout(() => void tick(), interval);
-    this.timer.unref();
+    this.task.start();
   }
 
   /** One run. Errors are logged once per failure streak and rethrown. */
@@ -124,7 +114,7 @@ export class Janitor {
       try {
         consumers = await this.listConsumers();
       } catch (err) {
-        if (/no such key|NOGROUP/i.test(err instanceof Error ? err.message : '')) {
+        if (isNoSuchKey(err) || isNoGroup(err)) {
           report.noGroup = true;
           return report;
         }
@@ -168,13 +158,7 @@ export class Janitor {
 
   /** Stops the timer and waits for a run in progress. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.closed = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      await this.running;
-    })();
-    return this.closing;
+    return this.task.close();
   }
 
   private async listConsumers(): Promise<ConsumerInfo[]> {

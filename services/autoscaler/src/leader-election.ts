@@ -1,6 +1,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '@stream-workers/core';
-import { errorFields } from '@stream-workers/core';
+import { PeriodicTask, defaultOf, errorFields } from '@stream-workers/core';
+import { autoscalerConfig } from './config';
 import { KubeApiError, kubeCall, type KubeAccess } from './kube-api-error';
 
 /** Options for {@link LeaderElection} (defaults as client-go's leader election). */
@@ -12,7 +13,7 @@ export interface LeaderElectionOptions {
   /** This replica's identity (unique per replica: the pod name). */
   identity: string;
   logger: Logger;
-  /** A Lease not renewed for this long may be taken over, in seconds; default 15. */
+  /** A Lease not renewed for this long may be taken over, in seconds; default LEASE_DURATION_S's (15). */
   leaseDurationS?: number;
   /** The leader steps down when it could not renew for this long, in seconds (< leaseDurationS); default 2/3 of it. */
   renewDeadlineS?: number;
@@ -45,9 +46,7 @@ export class LeaderElection {
   private lastRenewAt = 0;
   private observedKey: string | undefined;
   private observedAt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private closed = false;
+  private readonly task: PeriodicTask<boolean>;
   private closing: Promise<void> | undefined;
   private lastErrorKey: string | undefined;
   /** The last API failure, if the last attempt failed (for readiness). */
@@ -55,12 +54,14 @@ export class LeaderElection {
 
   constructor(private readonly opts: LeaderElectionOptions) {
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.leaseDurationS = opts.leaseDurationS ?? 15;
+    this.leaseDurationS = opts.leaseDurationS ?? defaultOf(autoscalerConfig.specs.leaseDurationS);
     this.renewDeadlineMs = (opts.renewDeadlineS ?? (this.leaseDurationS * 2) / 3) * 1000;
     this.retryMs = (opts.retryPeriodS ?? 2) * 1000;
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
     this.now = opts.now ?? Date.now;
     if (this.renewDeadlineMs >= this.leaseDurationS * 1000) throw new RangeError('leader election: renewDeadlineS must be below leaseDurationS');
+    // attempt() handles its own errors: every run is followed by the next after retryPeriodS.
+    this.task = new PeriodicTask({ run: () => this.attempt(), nextDelayMs: () => this.retryMs, firstDelayMs: 'now' });
   }
 
   get isLeader(): boolean {
@@ -73,19 +74,7 @@ export class LeaderElection {
 
   /** Starts trying to acquire and then renew the Lease. */
   start(): void {
-    if (this.closed || this.timer || this.running) return;
-    const loop = async () => {
-      this.timer = undefined;
-      if (this.closed) return;
-      this.running = this.attempt();
-      await this.running;
-      this.running = undefined;
-      if (!this.closed) {
-        this.timer = setTimeout(() => void loop(), this.retryMs);
-        this.timer.unref();
-      }
-    };
-    void loop();
+    this.task.start();
   }
 
   /** One acquire-or-renew attempt (exposed for tests); resolves with the leadership after it. */
@@ -114,10 +103,7 @@ export class LeaderElection {
   /** Stops the loop and, when leading, releases the Lease so another replica takes over at once. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.closed = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      await this.running;
+      await this.task.close();
       if (this.leader) {
         try {
           await this.release();

@@ -1,21 +1,12 @@
 /**
  * The autoscaler serving several pools (POOLS set, the chart's `workers:` map): one Redis
- * connection, one leader Lease, one ops server, and per pool a Deployment target, a backlog source, a
- * decision loop and (when the pool names its pods) a janitor. Started by main.ts when POOLS is set.
+ * connection, one leader Lease, one ops server, and per pool a Deployment target, a signal (lag or
+ * rate), a decision loop, an activation watch (minReplicas 0) and (when the pool names its pods) a
+ * janitor. Built by main.ts (runService) when POOLS is set.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import {
-  OpsServer,
-  Shutdown,
-  closeRedis,
-  createLogger,
-  createRedis,
-  createRegistry,
-  isRedisReady,
-  redactUrl,
-  type Logger,
-} from '@stream-workers/core';
+import { OpsServer, isRedisReady, redactUrl, type BuiltService, type ServiceContext } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
@@ -29,12 +20,10 @@ import { DeploymentTarget } from './targets/deployment-target';
 /** A consumer whose pod is gone must also be idle this long (covers a pod created after the pod list). */
 const GONE_POD_MIN_IDLE_MS = 30_000;
 
-/** Starts everything; the caller (main.ts) wires SIGTERM/SIGINT to the returned shutdown. */
-export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Promise<{ shutdown: Shutdown; logger: Logger }> {
-  const logger = createLogger({ service: 'autoscaler', level: config.logLevel, base: {} });
-  const registry = createRegistry();
-  const shutdown = new Shutdown({ logger, deadlineMs: 45_000 });
-  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'autoscaler', logger });
+/** Builds every pool's parts and their shutdown steps; the caller (runService) listens and starts. */
+export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpec[]): BuiltService {
+  const { config, logger, registry, shutdown } = ctx;
+  const redis = ctx.redis();
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const election = config.leaderElection
     ? new LeaderElection({
@@ -57,6 +46,7 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
   for (const p of parts) {
     const selector = p.spec.podSelector;
     if (config.janitorIntervalMs <= 0 || !selector) continue;
+    const metrics = set.janitorMetrics(p.spec.name);
     p.janitor = new Janitor({
       redis,
       stream: p.spec.stream,
@@ -69,7 +59,7 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
       goneMinIdleMs: GONE_POD_MIN_IDLE_MS,
       intervalMs: config.janitorIntervalMs,
       shouldRun: isLeader,
-      ...(set.janitorMetrics(p.spec.name) ? { metrics: set.janitorMetrics(p.spec.name) } : {}),
+      ...(metrics ? { metrics } : {}),
     });
   }
   // Per pool at minReplicas 0 (and activationWatch): a blocking XREAD at the stream's tail, its own connection.
@@ -111,28 +101,20 @@ export async function runPools(config: AutoscalerConfig, pools: PoolSpec[]): Pro
     .add('scale targets', async () => {
       await Promise.all(parts.map((p) => p.target.close()));
     })
-    .add('ops server', () => ops.close())
-    .add('redis', () => closeRedis(redis));
+    .add('ops server', () => ops.close());
 
-  let port: number;
-  try {
-    port = await ops.listen();
-  } catch (err) {
-    await shutdown.run('start-up failed');
-    throw err;
-  }
-  election?.start();
-  set.start();
-  for (const w of watches) w.start();
-  for (const p of parts) p.janitor?.start();
-  logger.info(
-    {
-      port,
-      redis: redactUrl(config.redisUrl),
-      leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
-      pools: pools.map((p) => ({ ...p, janitor: parts.find((x) => x.spec === p)?.janitor ? { intervalMs: config.janitorIntervalMs } : false })),
+  return {
+    listen: () => ops.listen(),
+    start: () => {
+      election?.start();
+      set.start();
+      for (const w of watches) w.start();
+      for (const p of parts) p.janitor?.start();
+      return {
+        redis: redactUrl(config.redisUrl),
+        leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
+        pools: pools.map((p) => ({ ...p, janitor: parts.find((x) => x.spec === p)?.janitor ? { intervalMs: config.janitorIntervalMs } : false })),
+      };
     },
-    `autoscaler started for ${pools.length} pools`,
-  );
-  return { shutdown, logger };
+  };
 }

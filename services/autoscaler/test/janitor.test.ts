@@ -9,6 +9,7 @@ import { DeploymentTarget } from '../src/targets/deployment-target';
 import { loadKubeConfig } from '../src/kube-config';
 import { type KubeApiDouble, writeKubeconfig } from './support/kube-api-double';
 import { captureLogger, kubeAndRedisFixture } from './support/helpers';
+import { waitFor } from '../../../test-support/process';
 
 const NS = 'jan';
 const GROUP = 'workers';
@@ -20,6 +21,18 @@ async function consumers(redis: Redis, stream: string): Promise<Record<string, n
     const o: Record<string, unknown> = {};
     for (let i = 0; i < c.length; i += 2) o[String(c[i])] = c[i + 1];
     out[String(o.name)] = Number(o.pending);
+  }
+  return out;
+}
+
+/** Each consumer's idle time in ms as Redis reports it (XINFO CONSUMERS). */
+async function idleMs(redis: Redis, stream: string): Promise<Record<string, number>> {
+  const raw = (await redis.xinfo('CONSUMERS', stream, GROUP)) as unknown[][];
+  const out: Record<string, number> = {};
+  for (const c of raw) {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < c.length; i += 2) o[String(c[i])] = c[i + 1];
+    out[String(o.name)] = Number(o.idle);
   }
   return out;
 }
@@ -115,7 +128,8 @@ describe('dead-consumer janitor', () => {
     await makeConsumer(redis, stream, 'old-empty', 0);
     await makeConsumer(redis, stream, 'old-holding', 2);
     await makeConsumer(redis, stream, 'alive-old-empty', 0);
-    await new Promise((r) => setTimeout(r, 1600));
+    // Until Redis reports all three idle beyond JANITOR_IDLE_MS (1500 ms below).
+    await waitFor(async () => Object.entries(await idleMs(redis, stream)).every(([, idle]) => idle > 1600), 30_000, 50, 'the old consumers to be idle > 1600 ms');
     await makeConsumer(redis, stream, 'fresh-empty', 0);
     const { logger } = captureLogger();
     const janitor = new Janitor({

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 /**
  * Typed configuration from environment variables.
  *
@@ -19,6 +18,15 @@ export interface VarSpec<T> {
   readonly description: string;
   /** Default as documented (raw string form), or undefined when there is none. */
   readonly defaultText: string | undefined;
+  /**
+   * The default value, where it is a constant (not derived from other variables): the one place it
+   * is written. Code that needs it (a library option's default) reads it here; the README table and
+   * the chart's values are checked against it.
+   */
+  readonly defaultValue?: T;
+  /** Numeric variables: the smallest and largest value allowed (the chart's schema is checked against them). */
+  readonly min?: number;
+  readonly max?: number;
   /** Human description of what is allowed, used in error messages and docs. */
   readonly allowed: string;
   /** Parses the raw value (undefined when unset or empty). Throws {@link ConfigError}. */
@@ -75,6 +83,7 @@ function spec<T>(
     name,
     description: opts.description,
     defaultText,
+    ...(opts.default !== undefined ? { defaultValue: opts.default } : {}),
     allowed,
     parse(raw, env) {
       if (raw === undefined || raw.trim() === '') {
@@ -137,7 +146,7 @@ export function int(name: string, opts: BaseOptions<number> & { min?: number; ma
   const allowed = `an integer${range}${opts.unit ? ` (${opts.unit})` : ''}`;
   const accepts = (n: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
   const parsed = spec(name, allowed, opts, (raw) => (/^-?\d+$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
-  return { ...parsed, type: 'number', accepts };
+  return { ...parsed, type: 'number', accepts, ...(opts.min !== undefined ? { min } : {}), ...(opts.max !== undefined ? { max } : {}) };
 }
 
 /** A finite number within [min, max]. */
@@ -147,7 +156,7 @@ export function num(name: string, opts: BaseOptions<number> & { min?: number; ma
   const allowed = `a number${Number.isFinite(min) ? ` ≥ ${min}` : ''}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
   const accepts = (n: number): boolean => Number.isFinite(n) && n >= min && n <= max;
   const parsed = spec(name, allowed, opts, (raw) => (/^-?(\d+\.?\d*|\.\d+)$/.test(raw) && accepts(Number(raw)) ? Number(raw) : undefined));
-  return { ...parsed, type: 'number', accepts };
+  return { ...parsed, type: 'number', accepts, ...(opts.min !== undefined ? { min } : {}), ...(opts.max !== undefined ? { max } : {}) };
 }
 
 /** One of a fixed set of values. */
@@ -192,6 +201,12 @@ export function redisUrl(name: string, opts: BaseOptions<string>): CheckedVarSpe
   });
 }
 
+/** The constant default of a variable (its {@link VarSpec.defaultValue}); throws when it has none (a bug). */
+export function defaultOf<T>(spec: VarSpec<T>): T {
+  if (spec.defaultValue === undefined) throw new Error(`${spec.name} has no constant default`);
+  return spec.defaultValue;
+}
+
 /** pino's levels, accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -216,7 +231,11 @@ export class ConfigErrors extends Error {
   }
 }
 
-export function defineConfig<S extends ConfigSpec>(service: string, specs: S): ConfigDefinition<S> {
+/**
+ * The variables of a service. `check` validates what one variable alone cannot (e.g. `MAX_REPLICAS`
+ * ≥ `MIN_REPLICAS`): it runs once every variable parsed, and returns the errors it finds.
+ */
+export function defineConfig<S extends ConfigSpec>(service: string, specs: S, check?: (config: ConfigOf<S>) => ConfigError[]): ConfigDefinition<S> {
   return {
     service,
     specs,
@@ -231,51 +250,9 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S): C
           else throw err;
         }
       }
+      if (errors.length === 0 && check) errors.push(...check(out as ConfigOf<S>));
       if (errors.length > 0) throw new ConfigErrors(errors);
       return out as ConfigOf<S>;
-    },
-  };
-}
-
-/** The variables every service reads: `REDIS_URL`, `PORT`, `LOG_LEVEL`. */
-export function commonSpecs(defaultPort: number) {
-  return {
-    redisUrl: withRedisCredentials(redisUrl('REDIS_URL', {
-      description: 'Redis connection URL; `rediss://` for TLS, `user:password@` for ACL users (or REDIS_USERNAME / REDIS_PASSWORD)',
-      default: 'redis://127.0.0.1:6379',
-    })),
-    redisUsername: optionalStr('REDIS_USERNAME', { description: 'Redis ACL user; put into REDIS_URL (overrides a user in it)' }),
-    redisPassword: optionalStr('REDIS_PASSWORD', { description: 'Password of the Redis user; put into REDIS_URL (overrides a password in it)' }),
-    redisPasswordFile: optionalStr('REDIS_PASSWORD_FILE', { description: 'File holding the Redis password (a mounted Secret); read at start-up, wins over REDIS_PASSWORD' }),
-    port: int('PORT', { description: 'Port of the HTTP server (API or ops endpoints)', default: defaultPort, min: 0, max: 65535 }),
-    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { description: 'pino log level', default: 'info' }),
-  };
-}
-
-/**
- * `REDIS_URL` with `REDIS_USERNAME` and `REDIS_PASSWORD` / `REDIS_PASSWORD_FILE` (one trailing newline
- * dropped) put into it, so every service connects as its own ACL user without a password in its URL.
- */
-function withRedisCredentials(base: CheckedVarSpec<string>): CheckedVarSpec<string> {
-  return {
-    ...base,
-    parse(raw, env) {
-      const url = base.parse(raw, env);
-      const user = env.REDIS_USERNAME?.trim() || undefined;
-      const file = env.REDIS_PASSWORD_FILE?.trim() || undefined;
-      let password = env.REDIS_PASSWORD || undefined;
-      if (file !== undefined) {
-        try {
-          password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-        } catch (err) {
-          throw new ConfigError('REDIS_PASSWORD_FILE', file, `a readable file (${(err as Error).message})`);
-        }
-      }
-      if (user === undefined && password === undefined) return url;
-      const u = new URL(url);
-      if (user !== undefined) u.username = encodeURIComponent(user);
-      if (password !== undefined) u.password = encodeURIComponent(password);
-      return u.toString();
     },
   };
 }
@@ -289,35 +266,7 @@ export function configTable(def: ConfigDefinition<ConfigSpec>): string {
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
-/** The kind of a value in an error message: `a string`, `an object`, `null`, … */
-export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' || typeof value === 'undefined' ? `an ${typeof value}` : `a ${typeof value}`;
-}
-
-/** A value as an error message shows it: strings quoted, numbers and booleans as they are, other values by kind. */
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  return kindOf(value);
-}
-
-/**
- * Checks an option passed in code against the rule of a variable's spec (one rule for both: the
- * library option `batchSize` and `BATCH_SIZE`). `undefined` is allowed unless `required` (the caller
- * applies the default). Throws a `TypeError` for a wrong type or a missing required option, a
- * `RangeError` for a value of the right type that is not allowed; the message names `where`, the
- * option, the value and what is allowed.
- */
-export function checkOption<T>(where: string, option: string, spec: CheckedVarSpec<T>, value: unknown, required = false): T | undefined {
-  if (value === undefined) {
-    if (required) throw new TypeError(`${where}: option ${option} is required: expected ${spec.allowed}`);
-    return undefined;
-  }
-  if (typeof value !== spec.type) {
-    throw new TypeError(`${where}: option ${option}=${describeValue(value)} is invalid: expected ${spec.allowed}, got ${kindOf(value)}`);
-  }
-  if (!spec.accepts(value as T)) throw new RangeError(`${where}: option ${option}=${describeValue(value)} is invalid: expected ${spec.allowed}`);
-  return value as T;
-}
+// Options passed in code are checked against the same specs (option-check.ts); the variables every
+// service reads are in common-specs.ts.
+export { checkOption, kindOf } from './option-check';
+export { DEFAULT_GROUP, DEFAULT_STREAM, commonSpecs } from './common-specs';

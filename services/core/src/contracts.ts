@@ -102,7 +102,7 @@ function compile(ajv: Ajv, schema: unknown, at: string): Check {
   try {
     validate = ajv.compile(schema);
   } catch (err) {
-    throw new Error(`${at}.schema is not a valid JSON Schema: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${at}.schema is not a valid JSON Schema: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return (data) => {
     if (validate(data)) return undefined;

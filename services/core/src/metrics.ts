@@ -26,8 +26,13 @@ interface MetricSnapshot {
   values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
 }
 
-/** Registers an object that renders like a prom-client metric (prom-client types accept only its own classes). */
-function register(registry: Registry, metric: { name: string; get(): Promise<MetricSnapshot> }): void {
+/**
+ * Registers an object that renders like a prom-client metric (prom-client types accept only its own
+ * classes). What a Registry needs of a metric: `name` (writable: an OpenMetrics registry strips a
+ * counter's `_total` from it before rendering, then appends `_total` to each sample), `type`, `get()`
+ * and `reset()` (`registry.resetMetrics()`).
+ */
+function register(registry: Registry, metric: { name: string; type: string; get(): Promise<MetricSnapshot>; reset(): void }): void {
   // `any`: Registry.registerMetric is typed for prom-client's classes, but only reads `name` and `get()`.
   registry.registerMetric(metric as any);
 }
@@ -38,9 +43,13 @@ function register(registry: Registry, metric: { name: string; get(): Promise<Met
  * like a prom-client Counter; every value is exported from the start (at 0).
  */
 export class HotCounter<V extends string> {
+  /** The metric's name; a Registry may rewrite it (OpenMetrics drops `_total`, as it does for prom-client's Counter). */
+  name: string;
+  readonly type = 'counter';
   private readonly children = new Map<V, { n: number; inc(by?: number): void }>();
 
   constructor(private readonly o: { name: string; help: string; labelName: string; labelValues: readonly V[]; registers: Registry[] }) {
+    this.name = o.name;
     for (const v of o.labelValues) {
       const child = {
         n: 0,
@@ -53,17 +62,18 @@ export class HotCounter<V extends string> {
     for (const r of o.registers) register(r, this);
   }
 
-  get name(): string {
-    return this.o.name;
-  }
-
   child(value: V): { inc(by?: number): void } {
     return this.children.get(value)!;
   }
 
+  /** Back to 0 (`registry.resetMetrics()`); every label value stays exported, as after construction. */
+  reset(): void {
+    for (const c of this.children.values()) c.n = 0;
+  }
+
   async get(): Promise<MetricSnapshot> {
     const values = [...this.children].map(([v, c]) => ({ value: c.n, labels: { [this.o.labelName]: v } }));
-    return { name: this.o.name, help: this.o.help, type: 'counter', aggregator: 'sum', values };
+    return { name: this.name, help: this.o.help, type: 'counter', aggregator: 'sum', values };
   }
 }
 
@@ -75,6 +85,12 @@ class HotHistogramChild {
 
   constructor(private readonly bounds: readonly number[]) {
     this.counts = new Float64Array(bounds.length);
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
   }
 
   observe(v: number): void {
@@ -93,21 +109,25 @@ class HotHistogramChild {
  * Renders exactly like a prom-client Histogram (`_bucket{le}` cumulative, `+Inf`, `_sum`, `_count`).
  */
 export class HotHistogram<V extends string> {
+  readonly name: string;
+  readonly type = 'histogram';
   private readonly children = new Map<V, HotHistogramChild>();
   private readonly bounds: number[];
 
   constructor(private readonly o: { name: string; help: string; labelName: string; labelValues: readonly V[]; buckets: readonly number[]; registers: Registry[] }) {
+    this.name = o.name;
     this.bounds = [...o.buckets].sort((a, b) => a - b);
     for (const v of o.labelValues) this.children.set(v, new HotHistogramChild(this.bounds));
     for (const r of o.registers) register(r, this);
   }
 
-  get name(): string {
-    return this.o.name;
-  }
-
   child(value: V): { observe(v: number): void } {
     return this.children.get(value)!;
+  }
+
+  /** Back to 0 (`registry.resetMetrics()`); every label value stays exported, as after construction. */
+  reset(): void {
+    for (const c of this.children.values()) c.reset();
   }
 
   async get(): Promise<MetricSnapshot> {

@@ -35,6 +35,7 @@ export class OpsServer {
 
   constructor(private readonly opts: OpsServerOptions) {
     // Loaded here, not on import: the libraries (@stream-workers/core, worker, producer) run without express.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load: express is an optional dependency of the libraries
     const express = require('express') as typeof import('express');
     const app = express();
     app.disable('x-powered-by');

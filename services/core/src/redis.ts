@@ -1,6 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorFields } from './logger';
+import { isReadOnly } from './redis-errors';
 
 /**
  * What a connection is for. `command`: request/response work (XADD, XACK, XINFO). A command issued
@@ -62,7 +63,7 @@ export function createRedis(opts: CreateRedisOptions): Redis {
     enableOfflineQueue: true,
     retryStrategy: (attempt) => reconnectDelay(attempt, maxBackoff),
     // READONLY after a failover: reconnect so the client follows the new primary.
-    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    reconnectOnError: (err) => isReadOnly(err),
     ...opts.overrides,
   });
   if (log) {

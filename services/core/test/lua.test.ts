@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,14 +9,18 @@ import { PrivateRedis, SHARED_REDIS_URL } from '../../../test-support/redis';
 const ROOT = join(__dirname, '..');
 
 describe('LuaScript: every script from its .lua file, run one way', () => {
-  test('the sources and the compiled code find the same directory, which npm pack and the image ship', () => {
+  test('the sources and the compiled code find the same directory, which npm pack ships', () => {
     expect(LUA_DIR).toBe(join(ROOT, 'lua'));
     // dist/lua.js resolves the same way (tsc -b built it; the test project runs the sources).
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled module, loaded as Node would
     const compiled = require(join(ROOT, 'dist', 'lua.js')) as { LUA_DIR: string };
     expect(compiled.LUA_DIR).toBe(LUA_DIR);
-    const pkg = require(join(ROOT, 'package.json')) as { files?: string[] }; // eslint-disable-line @typescript-eslint/no-require-imports
-    expect(pkg.files).toEqual(expect.arrayContaining(['dist', 'lua']));
+    // npm pack (dry run) ships every script beside dist/.
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Array<{ files: Array<{ path: string }> }>;
+    const paths = packed[0]!.files.map((f) => f.path);
+    const scripts = readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua'));
+    expect(scripts.length).toBeGreaterThanOrEqual(5);
+    expect(paths).toEqual(expect.arrayContaining([...scripts.map((f) => `lua/${f}`), 'dist/lua.js']));
   });
 
   test('every .lua file compiles in Redis (SCRIPT LOAD) and its SHA is the one ioredis sends', async () => {

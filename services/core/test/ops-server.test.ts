@@ -1,6 +1,7 @@
 import { request, Agent } from 'node:http';
 import { createLogger, createRegistry, OpsServer, type Readiness } from '../src';
 import { Writable } from 'node:stream';
+import { waitFor } from '../../../test-support/process';
 
 const silent = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) as never });
 
@@ -41,7 +42,7 @@ describe('OpsServer (real HTTP)', () => {
   });
 
   test('close() does not wait for a keep-alive connection that was busy when it began', async () => {
-    let release: () => void = () => undefined;
+    let release: (() => void) | undefined;
     const registry = createRegistry({ processMetrics: false });
     const ops = new OpsServer({
       port: 0, host: '127.0.0.1', registry, logger: silent, readiness: () => ({ ready: true }),
@@ -50,15 +51,15 @@ describe('OpsServer (real HTTP)', () => {
     const port = await ops.listen();
     const agent = new Agent({ keepAlive: true });
     const slow = get(port, '/slow', agent);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => release !== undefined, 10_000, 5, 'the slow request to reach its handler');
     let closed = false;
-    const closing = ops.close().then(() => (closed = true));
-    release();
+    void ops.close().then(() => (closed = true));
+    release!();
     const answer = await slow;
     expect(answer.body).toBe('done');
     expect(answer.headers.connection).toBe('close');
-    // The server closes once the answered connection is gone, long before any keep-alive timeout.
-    await Promise.race([closing, new Promise((r) => setTimeout(r, 5000))]);
+    // The server closes once the answered connection is gone, long before the keep-alive timeout (65 s).
+    await waitFor(() => closed, 30_000, 10, 'close() to resolve');
     expect(closed).toBe(true);
     agent.destroy();
   });

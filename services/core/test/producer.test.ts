@@ -10,6 +10,7 @@ import {
   parseEntry,
 } from '../src/index';
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { waitFor } from '../../../test-support/process';
 
 describe('StreamProducer (shared Redis, unique keys)', () => {
   const prefix = uniquePrefix('producer-lib');
@@ -74,8 +75,8 @@ describe('StreamProducer (shared Redis, unique keys)', () => {
     const a = await short.publish(stream, [ev]);
     expect((await short.publish(stream, [ev])).ids).toEqual(a.ids);
     expect(await redis.pttl(idempotencyKey(stream, 'test', 'ttl-1'))).toBeLessThanOrEqual(1000);
-    await new Promise((res) => setTimeout(res, 1100));
-    expect(await redis.exists(idempotencyKey(stream, 'test', 'ttl-1'))).toBe(0);
+    // Redis expires the marker after its TTL (1 s): waited for, with a deadline far above it.
+    await waitFor(async () => (await redis.exists(idempotencyKey(stream, 'test', 'ttl-1'))) === 0, 10_000, 50, 'the idempotency marker to expire');
     const c = await short.publish(stream, [ev]);
     expect(c.duplicates).toBe(0);
     expect(c.ids[0]).not.toBe(a.ids[0]);
@@ -143,11 +144,7 @@ describe('StreamProducer with a private redis-server that stops', () => {
       const err = await producer.publish('s', [{ source: 's', type: 't', data: 2 }]).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PublishUnavailableError);
       await server.startProcess();
-      let ok: string[] | undefined;
-      for (let i = 0; i < 100 && !ok; i++) {
-        ok = await producer.publish('s', [{ source: 's', type: 't', data: 3 }]).then((r) => r.ids, () => undefined);
-        if (!ok) await new Promise((r) => setTimeout(r, 100));
-      }
+      const ok = await waitFor(() => producer.publish('s', [{ source: 's', type: 't', data: 3 }]).then((r) => r.ids, () => undefined), 30_000, 100, 'a publish accepted once Redis is back');
       expect(ok).toHaveLength(1);
       // A fresh server (no persistence): the script was loaded again via EVAL after NOSCRIPT.
       expect(await redis.xlen('s')).toBe(1);

@@ -10,6 +10,7 @@ import { StreamConsumer, WedgedReadError, isNoGroupError, type RawEntry } from '
 import { replyEnd } from '../src/resp';
 import { LocalRedis } from '../src/local-redis';
 import { choppingProxy, type ChoppingProxy } from '../../../test-support/chopping-proxy';
+import { waitFor } from '../../../test-support/process';
 
 const proxies: ChoppingProxy[] = [];
 /** Port of a proxy to `port` that cuts every reply into 1..7-byte pieces (closed after the file). */
@@ -190,9 +191,14 @@ test('a server that completes the connection set-up and then never replies (a de
 
 test('close() fails a read blocked in XREADGROUP and later reads; nothing is left open', async () => {
   const { stream } = await setup('close', 0);
-  const c = new StreamConsumer({ url: SHARED, stream, group: 'g', consumer: 'a', blockMs: 10_000 });
+  const name = `close-test-${process.pid}`;
+  const c = new StreamConsumer({ url: SHARED, stream, group: 'g', consumer: 'a', blockMs: 10_000, name });
   const blocked = c.read(10);
-  await new Promise((r) => setTimeout(r, 100));
+  // Wait until Redis shows the read blocked (CLIENT LIST: flags b, cmd xreadgroup).
+  await waitFor(async () => {
+    const line = String(await redis.client('LIST')).split('\n').find((l) => l.includes(` name=${name} `));
+    return line !== undefined && / flags=\S*b/.test(line) && / cmd=xreadgroup/.test(line);
+  }, 10_000, 10, 'read blocked in XREADGROUP');
   c.close();
   await expect(blocked).rejects.toThrow(/closed/);
   await expect(c.read(10)).rejects.toThrow(/closed/);

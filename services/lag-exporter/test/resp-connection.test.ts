@@ -170,8 +170,7 @@ describe('private redis-server', () => {
     try {
       expect(await conn.send([['XLEN', 's']])).toEqual([[null, 1]]);
       process.kill(server.pid!, 'SIGSTOP'); // the next command stays in flight
-      const inFlight = conn.send([['XLEN', 's']]);
-      await new Promise((r) => setTimeout(r, 100));
+      const inFlight = conn.send([['XLEN', 's']]); // written at once: the connection is up
       process.kill(server.pid!, 'SIGKILL');
       await expect(inFlight).rejects.toThrow(/closed|ECONNRESET/);
       // Refused, or (while the killed process is still being torn down) accepted and then reset.
@@ -188,8 +187,7 @@ describe('private redis-server', () => {
     expect(await conn.send([['PING']])).toEqual([[null, 'PONG']]);
     process.kill(server.pid!, 'SIGSTOP');
     try {
-      const inFlight = conn.send([['PING']]);
-      await new Promise((r) => setTimeout(r, 50));
+      const inFlight = conn.send([['PING']]); // written at once: the connection is up
       conn.reset('scrape timed out');
       await expect(inFlight).rejects.toThrow('scrape timed out');
       expect(conn.connected).toBe(false);

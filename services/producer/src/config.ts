@@ -1,7 +1,7 @@
 import { commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
 
 /** Stream names a client may name in a URL: printable, no spaces, no glob characters. */
-const STREAM_NAME = /^[A-Za-z0-9_.:{}\-]{1,200}$/;
+const STREAM_NAME = /^[A-Za-z0-9_.:{}-]{1,200}$/;
 
 /**
  * The producer's environment (docs/design.md, "Runtime contract"). `main.ts` parses it; everything else
@@ -67,7 +67,7 @@ export const producerConfig = defineConfig('producer', {
   jwtStreamsClaim: str('JWT_STREAMS_CLAIM', {
     description: 'AUTH_MODE=jwt: the claim listing the streams a token may write (names or globs; array or comma-separated)',
     default: 'streams',
-    pattern: /^[A-Za-z0-9_.:\/-]{1,128}$/,
+    pattern: /^[A-Za-z0-9_.:/-]{1,128}$/,
     patternText: 'a claim name',
   }),
   jwtDefaultStreams: list('JWT_DEFAULT_STREAMS', {

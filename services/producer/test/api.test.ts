@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { createLogger, createRedis, createRegistry, idempotencyKey, parseEntry, type Logger } from '@stream-workers/core';
 import { ProducerApp, type ProducerAppOptions } from '../src/app';
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { waitFor } from '../../../test-support/process';
 
 const silent: Logger = createLogger({ service: 'producer-test', level: 'silent' });
 
@@ -21,14 +22,8 @@ async function start(url: string, streams: string[], extra: Partial<ProducerAppO
   return { app, base: `http://127.0.0.1:${port}`, redis, registry };
 }
 
-/** Polls `cond` every 10 ms for at most 30 s. */
-async function waitUntil(cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met within 30 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for `cond`, polling every 10 ms, for at most 30 s. */
+const waitUntil = (cond: () => boolean, what: string) => waitFor(cond, 30_000, 10, what);
 
 async function stop(s: Started): Promise<void> {
   await s.app.close();
@@ -184,20 +179,10 @@ describe('producer HTTP API with a private redis-server that is stopped and rest
       expect(down.status).toBe(503);
       expect(down.headers.get('retry-after')).toBe('1');
       expect(down.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      let ready = 200;
-      for (let i = 0; i < 100 && ready === 200; i++) {
-        ready = (await fetch(`${s.base}/readyz`)).status;
-        if (ready === 200) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(ready).toBe(503);
+      await waitFor(async () => (await fetch(`${s.base}/readyz`)).status === 503, 30_000, 50, '/readyz 503');
       expect((await send(3)).status).toBe(503);
       await server.startProcess();
-      let status = 0;
-      for (let i = 0; i < 200 && status !== 202; i++) {
-        status = (await send(4)).status;
-        if (status !== 202) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(status).toBe(202);
+      await waitFor(async () => (await send(4)).status === 202, 30_000, 50, 'ev-4 answered 202 after the restart');
       expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
       // No 2xx-answered event is missing: the restarted server had no persistence, so only ev-4 is there.
       const inStream = new Set((await s.redis.xrange('events', '-', '+')).map((e) => e[0]));
@@ -223,12 +208,10 @@ describe('producer HTTP API with a private redis-server that is stopped and rest
       expect(String(slow.json.detail)).toMatch(/within 300 ms/);
       await admin.call('CLIENT', 'UNPAUSE');
       // The script sent before the deadline runs once the pause ends: the resend finds its marker.
-      let again = await post(s.base, 'events', body);
-      for (let i = 0; i < 100 && again.status !== 202; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        again = await post(s.base, 'events', body);
-      }
-      expect(again.status).toBe(202);
+      const again = (await waitFor(async () => {
+        const r = await post(s.base, 'events', body);
+        return r.status === 202 ? r : undefined;
+      }, 30_000, 50, 'the resend answered 202'))!; // waitFor returns only a truthy value
       const entries = await admin.xrange('events', '-', '+');
       expect(entries).toHaveLength(1);
       expect(again.json.ids).toEqual([entries[0]![0]]);
@@ -246,20 +229,24 @@ describe('producer HTTP API with a private redis-server that is stopped and rest
     const server = await PrivateRedis.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     const s = await start(server.url, ['events'], { publishTimeoutMs: 500 });
     const answered: string[] = [];
+    let refused = 0;
     let running = true;
     const client = async (c: number) => {
       for (let n = 0; running && n < 2000; n++) {
         const r = await post(s.base, 'events', JSON.stringify({ source: `c${c}`, type: 't', data: n })).catch(() => ({ status: 0, json: {} as Record<string, unknown> }));
         if (r.status === 202) answered.push(...(r.json.ids as string[]));
+        else refused += 1;
       }
     };
     try {
       const clients = Array.from({ length: 8 }, (_, c) => client(c));
-      await waitUntil(() => answered.length >= 50);
+      await waitUntil(() => answered.length >= 50, '50 events answered 202');
       await server.stopProcess('SIGKILL');
-      await new Promise((r) => setTimeout(r, 300));
+      // Down until the clients see it (requests refused), then back.
+      const refusedBefore = refused;
+      await waitUntil(() => refused > refusedBefore, 'a request refused while Redis is down');
       await server.startProcess();
-      await waitUntil(() => answered.length >= 200);
+      await waitUntil(() => answered.length >= 200, '200 events answered 202');
       running = false;
       await Promise.all(clients);
       const inStream = new Set((await s.redis.xrange('events', '-', '+')).map((e) => e[0]));

@@ -15,6 +15,7 @@ import { EVENT_SCHEMA, createLogger, createRedis, createRegistry } from '@stream
 import { ProducerApp, type ProducerAppOptions } from '../src/app';
 import { TokenFileAuthenticator } from '../src/auth';
 import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { waitFor } from '../../../test-support/process';
 
 type Json = Record<string, unknown>;
 interface Operation {
@@ -252,14 +253,14 @@ describe('the OpenAPI document with Redis stopped (private redis-server)', () =>
     const s = await start(server.url, ['events']);
     try {
       await server.stopProcess('SIGKILL');
-      let a: Answer | undefined;
-      for (let i = 0; i < 100 && a?.status !== 503; i++) {
-        a = await send(s.base, '503 Redis stopped', 'events', JSON.stringify({ source: 's', type: 't', data: 1 }), 'application/json');
-        if (a.status !== 503) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(a!.status).toBe(503);
-      expect(a!.headers.get('retry-after')).toBe('1');
-      expect(problemsOf(a!)).toEqual([]);
+      // Polled until Redis' death is seen (a fixed count of attempts would be a timing).
+      const a = (await waitFor(async () => {
+        const r = await send(s.base, '503 Redis stopped', 'events', JSON.stringify({ source: 's', type: 't', data: 1 }), 'application/json');
+        return r.status === 503 ? r : undefined;
+      }, 30_000, 50, '503 with Redis stopped'))!; // waitFor returns only a truthy value
+      expect(a.status).toBe(503);
+      expect(a.headers.get('retry-after')).toBe('1');
+      expect(problemsOf(a)).toEqual([]);
     } finally {
       await s.app.close();
       s.redis.disconnect();

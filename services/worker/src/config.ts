@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
-import { DEFAULT_ENVELOPE_FIELD, ENVELOPES, commonSpecs, defineConfig, int, num, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
+import { DEFAULT_ENVELOPE_FIELD, DEFAULT_GROUP, DEFAULT_STREAM, ENVELOPES, commonSpecs, defineConfig, int, num, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
 
 const KEY = /^[^\s]{1,512}$/;
 
 /** The worker's environment (docs/design.md, "Runtime contract"). Parsed in main.ts only. */
 export const workerConfig = defineConfig('worker', {
   ...commonSpecs(8081),
-  stream: str('STREAM', { description: 'Stream to consume', default: 'events', pattern: KEY, patternText: 'a stream key without spaces' }),
-  group: str('GROUP', { description: 'Consumer group', default: 'workers', pattern: KEY, patternText: 'a group name without spaces' }),
+  stream: str('STREAM', { description: 'Stream to consume', default: DEFAULT_STREAM, pattern: KEY, patternText: 'a stream key without spaces' }),
+  group: str('GROUP', { description: 'Consumer group', default: DEFAULT_GROUP, pattern: KEY, patternText: 'a group name without spaces' }),
   consumer: str('CONSUMER', {
     description: 'Consumer name of this worker (the chart passes the pod name)',
     derive: (env) => env.POD_NAME?.trim() || hostname(),
@@ -34,7 +34,7 @@ export const workerConfig = defineConfig('worker', {
   }),
   deadLetterStream: str('DEAD_LETTER_STREAM', {
     description: 'Dead-letter stream',
-    derive: (env) => `${env.STREAM?.trim() || 'events'}:dlq`,
+    derive: (env) => `${env.STREAM?.trim() || DEFAULT_STREAM}:dlq`,
     defaultText: '<STREAM>:dlq',
     pattern: KEY,
     patternText: 'a stream key without spaces',

@@ -18,7 +18,7 @@ export async function loadHandlerModule(path: string, cwd: string): Promise<{ ha
     // import() loads both module kinds; a CommonJS module appears as { default: module.exports, ...named }.
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`HANDLER=${JSON.stringify(path)} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`HANDLER=${JSON.stringify(path)} could not be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const candidates = [mod.handle, (mod.default as Record<string, unknown> | undefined)?.handle, mod.default];
   const fn = candidates.find((c) => typeof c === 'function');

@@ -73,8 +73,8 @@ export function resolveWorkerOptions(options: unknown, handler: unknown): Resolv
     envelopeField: orDefault('envelopeField'),
     commandTimeoutMs: orDefault('commandTimeoutMs'),
   };
-  // As DEAD_LETTER_STREAM derives from STREAM.
-  resolved.deadLetterStream = get('deadLetterStream') ?? `${resolved.stream}:dlq`;
+  // As DEAD_LETTER_STREAM derives from STREAM (the variable's own rule).
+  resolved.deadLetterStream = get('deadLetterStream') ?? OPTION_SPECS.deadLetterStream.parse(undefined, { STREAM: resolved.stream });
   if (o.logger !== undefined && !hasMethods(o.logger, 'child', 'info', 'warn', 'error')) throw new TypeError(`${WHERE}: option logger must be a pino Logger, got ${kindOf(o.logger)}`);
   if (o.registry !== undefined && !hasMethods(o.registry, 'registerMetric', 'metrics')) throw new TypeError(`${WHERE}: option registry must be a prom-client Registry, got ${kindOf(o.registry)}`);
   return resolved;

@@ -38,7 +38,8 @@ async function owners(stream: string): Promise<Record<string, { owner: string; i
 
 test('keepFresh resets the idle time of entries still held, never takes back one another consumer reclaimed, counts no delivery', async () => {
   const { stream, ids } = await setup(3);
-  await new Promise((r) => setTimeout(r, 120));
+  // Idle 10 minutes, set by Redis itself (XCLAIM … IDLE, no delivery counted) instead of waiting.
+  await redis.xclaim(stream, 'g', 'a', 0, ...ids, 'IDLE', 600_000, 'JUSTID');
   // b reclaims the first entry (as XAUTOCLAIM would after CLAIM_IDLE_MS).
   await redis.xclaim(stream, 'g', 'b', 0, ids[0]!, 'JUSTID');
   await redis.xack(stream, 'g', ids[1]!);
@@ -47,7 +48,7 @@ test('keepFresh resets the idle time of entries still held, never takes back one
   const o = await owners(stream);
   expect(o[ids[0]!]!.owner).toBe('b');
   expect(o[ids[2]!]!.owner).toBe('a');
-  expect(o[ids[2]!]!.idle).toBeLessThan(100);
+  expect(o[ids[2]!]!.idle).toBeLessThan(600_000); // reset by keepFresh
   expect(o[ids[2]!]!.count).toBe(1);
 });
 
@@ -60,8 +61,9 @@ test('claimForRetry counts a delivery and returns the fields; claimIdle takes on
   expect((await owners(stream))[ids[0]!]!.count).toBe(2);
   // Just claimed (idle ~0): a 10 s min-idle claims nothing.
   expect((await claimIdle(redis, stream, 'g', 'b', 10_000, 10)).entries).toEqual([]);
-  await new Promise((r) => setTimeout(r, 60));
-  const r = await claimIdle(redis, stream, 'g', 'b', 50, 10);
+  // Idle 60 s, set by Redis (XCLAIM … IDLE JUSTID counts no delivery) instead of waiting.
+  await redis.xclaim(stream, 'g', 'a', 0, ...ids, 'IDLE', 60_000, 'JUSTID');
+  const r = await claimIdle(redis, stream, 'g', 'b', 50_000, 10);
   expect(r.entries.map(([id]) => id)).toEqual(ids);
   expect(r.deliveries.get(ids[0]!)).toBe(3);
   expect((await owners(stream))[ids[1]!]!.owner).toBe('b');

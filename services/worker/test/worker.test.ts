@@ -95,9 +95,11 @@ test('SIGTERM under load: exit 0 within the grace, 0 duplicates, 0 lost, its con
   const exit = await leaving.exited;
   const tookMs = Date.now() - t0;
   expect(exit.code).toBe(0);
-  expect(tookMs).toBeLessThan(10_000 + 5000); // the grace (plus process exit), not a performance bound
   const drained = leaving.logs.find((l) => l.msg === 'worker drained');
   expect(drained?.consumerDeleted).toBe(true);
+  // Within the grace: nothing had to be aborted (how long that took is a benchmark figure, not asserted).
+  expect(drained?.aborted).toBe(0);
+  expect(drained?.forced).toBe(false);
   expect((await groupState(redis, stream, 'workers'))!.consumers).not.toContain('leaving');
   await waitDrained(redis, stream, 'workers');
   const c = await counts(redis, key, ids);
@@ -116,7 +118,8 @@ test('a handler running 3× CLAIM_IDLE_MS runs once while its worker lives; SIGK
   const b = worker({ ...common, CONSUMER: 'b' });
   await workerPort(b);
   await waitFor(async () => (await redis.hget(`${key}:done`, slow1!)) === '1', 20_000, 50, 'slow event done');
-  await new Promise((r) => setTimeout(r, 1500)); // beyond CLAIM_IDLE_MS after completion: nothing runs it again
+  // Acked: no longer pending, so nothing can reclaim and run it again.
+  await waitFor(async () => Number(((await redis.xpending(stream, 'workers')) as [number])[0]) === 0, 20_000, 50, 'slow event acked');
   expect(await redis.hget(`${key}:started`, slow1!)).toBe('1');
   expect(await metricValue(await workerPort(b), 'stream_workers_events_claimed_total', '')).toBe(0);
   expect(await metricValue(await workerPort(a), 'stream_workers_events_claimed_total', '')).toBe(0);
@@ -126,10 +129,12 @@ test('a handler running 3× CLAIM_IDLE_MS runs once while its worker lives; SIGK
   await b.exited;
   const [slow2] = await fill(redis, stream, 1, () => 'slow');
   await waitFor(async () => (await redis.hget(`${key}:started`, slow2!)) === '1', 20_000, 20, 'second slow event started on a');
-  const c = worker({ ...common, CONSUMER: 'c' });
-  const cPort = await workerPort(c);
+  // Killed while the 3 s handler runs, before c starts (c's start-up time on a loaded machine must not decide whether a finishes first).
   a.kill('SIGKILL');
   await a.exited;
+  expect(await redis.hget(`${key}:done`, slow2!)).toBeNull();
+  const c = worker({ ...common, CONSUMER: 'c' });
+  const cPort = await workerPort(c);
   await waitFor(async () => (await redis.hget(`${key}:done`, slow2!)) === '1', 30_000, 50, 'second slow event completed by c');
   expect(await redis.hget(`${key}:started`, slow2!)).toBe('2');
   expect(await metricValue(cPort, 'stream_workers_events_claimed_total', '')).toBe(1);
@@ -167,7 +172,8 @@ test('group deleted while running: recreated, processing resumes, bounded log li
   await fill(redis, stream, 500);
   await waitDrained(redis, stream, 'workers');
   await redis.xgroup('DESTROY', stream, 'workers');
-  await new Promise((r) => setTimeout(r, 2000)); // the worker meets NOGROUP for a while
+  // The worker meets NOGROUP (it logs it once) before new events arrive.
+  await waitFor(async () => w.logs.some((l) => l.msg === 'stream or consumer group missing; recreating it'), 20_000, 20, 'NOGROUP seen');
   const later = await fill(redis, stream, 500);
   await waitFor(async () => (await groupState(redis, stream, 'workers').catch(() => undefined)) !== undefined, 20_000, 50, 'group recreated');
   await waitDrained(redis, stream, 'workers');

@@ -97,7 +97,7 @@ export function scaleUpLimit(periodStartReplicas: number, p: Pick<ScalingPolicy,
 
 /**
  * What the backlog reader saw, structurally compatible with `readGroupBacklog()`'s result
- * (streams/lag.ts), so the math does not depend on Redis.
+ * (streams/lag*.ts), so the math does not depend on Redis.
  */
 export type BacklogObservation =
   | { status: 'ok'; backlog: { outstanding: number } }

@@ -4,7 +4,8 @@
  */
 import type Redis from 'ioredis';
 import { DEFAULT_COUNT_LIMIT, buildGroupBacklog, entriesToRead, idAgeSeconds, nextEntryId, type BacklogResult, type GroupBacklog, type GroupInfo, type ReadAllBacklogsOptions, type StreamBacklogs, type StreamInfo } from './lag-model';
-import { exec, isNoSuchKey, parseGroupsInfo, parseStreamInfo, replyOf, scannedIds, smallestPending } from './lag-replies';
+import { isNoSuchKey } from '../redis-errors';
+import { exec, parseGroupsInfo, parseStreamInfo, replyOf, scannedIds, smallestPending } from './lag-replies';
 
 /** One command for a {@link BacklogTransport}: its name and arguments. */
 export type BacklogCommand = ReadonlyArray<string | number>;

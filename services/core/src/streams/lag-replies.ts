@@ -1,6 +1,6 @@
 /** Redis replies of the backlog reads, decoded (pure), and how an ioredis pipeline's results are read. */
 import type Redis from 'ioredis';
-import { ReplyError } from 'ioredis';
+import { isReplyError } from '../redis-errors';
 import type { GroupInfo, StreamInfo } from './lag-model';
 
 function toInt(v: unknown): number | null | undefined {
@@ -81,7 +81,7 @@ export function replyOf(r: PipelineResult | undefined): { ok: true; value: unkno
   if (!r) throw new Error('missing pipeline reply');
   const [err, value] = r;
   if (!err) return { ok: true, value };
-  if (err instanceof ReplyError || (err as { name?: string }).name === 'ReplyError') return { ok: false, error: err };
+  if (isReplyError(err)) return { ok: false, error: err };
   throw err;
 }
 
@@ -91,9 +91,6 @@ export async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<Pip
   return results as PipelineResult[];
 }
 
-export function isNoSuchKey(err: Error): boolean {
-  return /no such key/i.test(err.message);
-}
 
 export function smallestPending(reply: unknown): string | null {
   return Array.isArray(reply) && Array.isArray(reply[0]) && typeof reply[0][0] === 'string' ? reply[0][0] : null;

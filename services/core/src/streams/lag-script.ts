@@ -1,6 +1,6 @@
 /** The backlog read by the read-only Lua script (lua/backlogs.lua) on an ioredis connection. */
 import type Redis from 'ioredis';
-import { ReplyError } from 'ioredis';
+import { isReplyError, isScriptRefused } from '../redis-errors';
 import { LuaScript } from '../lua';
 import { ioredisTransport, readAllBacklogsOver } from './lag-commands';
 import { DEFAULT_COUNT_LIMIT, buildGroupBacklog, idAgeSeconds, type GroupBacklog, type GroupInfo, type GroupPosition, type ReadAllBacklogsOptions, type ScanSummary, type StreamBacklogs, type StreamInfo } from './lag-model';
@@ -90,8 +90,8 @@ async function readAllByScript(redis: Redis, streams: string[], opts: ReadAllBac
     try {
       reply = await calls[b];
     } catch (err) {
-      if (!(err instanceof ReplyError || (err as { name?: string }).name === 'ReplyError')) throw err; // connection failure
-      if (/NOPERM|Invalid stream ID|unknown command|not allowed|disabled/i.test((err as Error).message)) NO_SCRIPT.add(redis);
+      if (!isReplyError(err)) throw err; // connection failure
+      if (isScriptRefused(err)) NO_SCRIPT.add(redis);
       // The script is refused here: the streams not read yet are read with plain commands.
       const rest = await readAllBacklogsOver(ioredisTransport(redis), streams.slice(b * SCRIPT_BATCH), opts);
       for (const st of rest) out.push(st);

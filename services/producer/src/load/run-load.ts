@@ -85,93 +85,148 @@ export function shapeRate(shape: LoadShape, rate: number, t: number, d: number):
 }
 
 /** Sends one batch; resolves on success, rejects with a message on failure. */
-type Sender = (events: object[]) => Promise<void>;
+export type Sender = (events: object[]) => Promise<void>;
+
+/** {@link LoadOptions} checked, with their defaults applied. */
+export interface LoadSettings {
+  rate: number;
+  durationS: number;
+  shape: LoadShape;
+  batch: number;
+  concurrency: number;
+  maxEvents: number;
+  poisonEvery: number;
+  poisonType: string;
+  eventType: string;
+}
+
+/** Checks `opts` (RangeError naming the option) and applies the defaults. */
+export function loadSettings(opts: LoadOptions): LoadSettings {
+  if (!(opts.rate > 0)) throw new RangeError(`rate must be > 0, got ${opts.rate}`);
+  if (!(opts.durationS > 0)) throw new RangeError(`duration must be > 0 s, got ${opts.durationS}`);
+  const shape = opts.shape ?? 'steady';
+  if (!LOAD_SHAPES.includes(shape)) throw new RangeError(`shape must be one of ${LOAD_SHAPES.join(', ')}, got ${shape}`);
+  return {
+    rate: opts.rate,
+    durationS: opts.durationS,
+    shape,
+    batch: Math.max(1, Math.floor(opts.batch ?? 100)),
+    concurrency: Math.max(1, Math.floor(opts.concurrency ?? 16)),
+    maxEvents: opts.maxEvents ?? Number.POSITIVE_INFINITY,
+    poisonEvery: opts.poisonEvery ?? 0,
+    poisonType: opts.poisonType ?? 'poison',
+    eventType: opts.eventType ?? 'load.test',
+  };
+}
+
+/** The batches of a run: builds them, sends them, and counts what was sent, acked and failed. */
+export class Batches {
+  sent = 0;
+  acked = 0;
+  errors = 0;
+  readonly errorSamples: string[] = [];
+  readonly pending = new Set<Promise<void>>();
+  private readonly runId = randomBytes(4).toString('hex');
+
+  constructor(
+    private readonly s: LoadSettings,
+    private readonly send: Sender,
+  ) {}
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends the next `n` events as one batch (every `poisonEvery`th one a poison event). */
+  fire(n: number): void {
+    const events: object[] = [];
+    for (let i = 0; i < n; i++) {
+      const seq = this.sent + i + 1;
+      const poison = this.s.poisonEvery > 0 && seq % this.s.poisonEvery === 0;
+      events.push({ source: `load-generator/${this.runId}`, type: poison ? this.s.poisonType : this.s.eventType, data: { seq, runId: this.runId, at: Date.now() } });
+    }
+    this.sent += n;
+    const p: Promise<void> = this.send(events)
+      .then(
+        () => {
+          this.acked += n;
+        },
+        (err: unknown) => this.fail(n, err instanceof Error ? err.message : String(err)),
+      )
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Waits for the batches in flight, at most `timeoutMs`; those still unconfirmed are counted as errors (they may still land). */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.size > 0 && Date.now() < deadline) await Promise.race([...this.pending, sleep(100)]);
+    if (this.pending.size > 0) {
+      const stuck = this.sent - this.acked - this.errors;
+      this.fail(stuck, `${stuck} events unconfirmed after the drain timeout`);
+    }
+  }
+
+  private fail(n: number, message: string): void {
+    this.errors += n;
+    if (this.errorSamples.length < 5) this.errorSamples.push(message);
+  }
+}
+
+/** The time {@link pace} runs on: seconds since the start, and a wait. */
+export interface PaceClock {
+  elapsedS(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * Fires batches as the shaped rate makes them due, within the concurrency cap, until the duration,
+ * `maxEvents` or the abort signal. Exported for the pacing test, which runs it on a virtual clock.
+ */
+export async function pace(b: Batches, s: LoadSettings, opts: Pick<LoadOptions, 'signal' | 'onProgress'>, clock: PaceClock): Promise<void> {
+  const elapsed = () => clock.elapsedS();
+  const sleep = (ms: number) => clock.sleep(ms);
+  let due = 0; // events due so far (integral of the shaped rate)
+  let lastT = 0;
+  let lastAcked = 0;
+  let nextProgress = 1;
+  while (!opts.signal?.aborted) {
+    const t = elapsed();
+    if (t >= s.durationS || b.sent >= s.maxEvents) break;
+    due += shapeRate(s.shape, s.rate, t, s.durationS) * (t - lastT);
+    lastT = t;
+    while (b.inFlight < s.concurrency && b.sent < s.maxEvents && due - b.sent >= Math.min(s.batch, Math.max(1, s.maxEvents - b.sent))) {
+      b.fire(Math.min(s.batch, s.maxEvents - b.sent));
+    }
+    if (t >= nextProgress) {
+      opts.onProgress?.({ elapsedS: Math.round(t), sent: b.sent, acked: b.acked, errors: b.errors, rate: b.acked - lastAcked, targetRate: Math.round(shapeRate(s.shape, s.rate, t, s.durationS)) });
+      lastAcked = b.acked;
+      nextProgress += 1;
+    }
+    // Wait for a batch to finish when at the concurrency cap, else for the next batch to fall due.
+    if (b.inFlight >= s.concurrency) await Promise.race([...b.pending, sleep(5)]);
+    else await sleep(Math.max(1, Math.min(20, ((s.batch - (due - b.sent)) / Math.max(1, s.rate)) * 1000)));
+  }
+}
 
 /**
  * Generates events at a shaped rate for a bounded time (and count), in batches, with a bounded
  * number in flight. Never throws for send errors: they are counted.
  */
 export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
-  if (!(opts.rate > 0)) throw new RangeError(`rate must be > 0, got ${opts.rate}`);
-  if (!(opts.durationS > 0)) throw new RangeError(`duration must be > 0 s, got ${opts.durationS}`);
-  const shape = opts.shape ?? 'steady';
-  if (!LOAD_SHAPES.includes(shape)) throw new RangeError(`shape must be one of ${LOAD_SHAPES.join(', ')}, got ${shape}`);
-  const batch = Math.max(1, Math.floor(opts.batch ?? 100));
-  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 16));
-  const maxEvents = opts.maxEvents ?? Number.POSITIVE_INFINITY;
-  const poisonEvery = opts.poisonEvery ?? 0;
-  const poisonType = opts.poisonType ?? 'poison';
-  const eventType = opts.eventType ?? 'load.test';
-  const runId = randomBytes(4).toString('hex');
+  const settings = loadSettings(opts);
   const { send, close } = makeSender(opts);
-
-  let sent = 0;
-  let acked = 0;
-  let errors = 0;
-  const errorSamples: string[] = [];
-  let inFlight = 0;
-  const pending = new Set<Promise<void>>();
+  const batches = new Batches(settings, send);
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
-  let due = 0; // events due so far (integral of the shaped rate)
-  let lastT = 0;
-  let lastAcked = 0;
-  let nextProgress = 1;
-
-  const fire = (n: number) => {
-    const events: object[] = [];
-    for (let i = 0; i < n; i++) {
-      const seq = sent + i + 1;
-      const poison = poisonEvery > 0 && seq % poisonEvery === 0;
-      events.push({ source: `load-generator/${runId}`, type: poison ? poisonType : eventType, data: { seq, runId, at: Date.now() } });
-    }
-    sent += n;
-    inFlight += 1;
-    const p: Promise<void> = send(events).then(
-      () => {
-        acked += n;
-      },
-      (err: unknown) => {
-        errors += n;
-        if (errorSamples.length < 5) errorSamples.push(err instanceof Error ? err.message : String(err));
-      },
-    ).finally(() => {
-      inFlight -= 1;
-      pending.delete(p);
-    });
-    pending.add(p);
-  };
-
   try {
-    while (!opts.signal?.aborted) {
-      const t = elapsed();
-      if (t >= opts.durationS || sent >= maxEvents) break;
-      due += shapeRate(shape, opts.rate, t, opts.durationS) * (t - lastT);
-      lastT = t;
-      while (inFlight < concurrency && sent < maxEvents && due - sent >= Math.min(batch, Math.max(1, maxEvents - sent))) {
-        fire(Math.min(batch, maxEvents - sent));
-      }
-      if (t >= nextProgress) {
-        opts.onProgress?.({ elapsedS: Math.round(t), sent, acked, errors, rate: acked - lastAcked, targetRate: Math.round(shapeRate(shape, opts.rate, t, opts.durationS)) });
-        lastAcked = acked;
-        nextProgress += 1;
-      }
-      // Wait for a batch to finish when at the concurrency cap, else for the next batch to fall due.
-      if (inFlight >= concurrency) await Promise.race([...pending, sleep(5)]);
-      else await sleep(Math.max(1, Math.min(20, ((batch - (due - sent)) / Math.max(1, opts.rate)) * 1000)));
-    }
-    const drainDeadline = Date.now() + (opts.drainTimeoutMs ?? 10_000);
-    while (pending.size > 0 && Date.now() < drainDeadline) await Promise.race([...pending, sleep(100)]);
-    if (pending.size > 0) {
-      // Not confirmed in time: counted as errors (they may still land).
-      const stuck = sent - acked - errors;
-      errors += stuck;
-      if (errorSamples.length < 5) errorSamples.push(`${stuck} events unconfirmed after the drain timeout`);
-    }
+    await pace(batches, settings, opts, { elapsedS: elapsed, sleep });
+    await batches.drain(opts.drainTimeoutMs ?? 10_000);
   } finally {
     await close();
   }
   const durationS = elapsed();
+  const { sent, acked, errors, errorSamples } = batches;
   return { sent, acked, errors, durationS: Math.round(durationS * 1000) / 1000, rate: Math.round(acked / durationS), errorSamples };
 }
 
