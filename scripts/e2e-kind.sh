@@ -48,7 +48,8 @@ kubectl config use-context "kind-$CLUSTER" >/dev/null
 echo "e2e-kind: building and loading $IMAGE:$TAG"
 IMAGE=$IMAGE TAG=$TAG bash scripts/build-images.sh
 kind load docker-image "$IMAGE:$TAG" --name "$CLUSTER"
-docker pull -q redis:7.2 >/dev/null && kind load docker-image redis:7.2 --name "$CLUSTER"
+# The chart's pinned redis:7.2.16 (values.yaml redis.image.digest).
+docker pull -q redis@sha256:0637954999d01b7c9ce9167db2da50656e2590d3b884f1c600c5f63bb6e6773c >/dev/null && kind load docker-image redis@sha256:0637954999d01b7c9ce9167db2da50656e2590d3b884f1c600c5f63bb6e6773c --name "$CLUSTER"
 
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
 kubectl label namespace "$NS" pod-security.kubernetes.io/enforce=restricted --overwrite

@@ -20,6 +20,8 @@ API_VERSIONS=policy/v1/PodDisruptionBudget
 mkdir -p "$OUT_DIR"
 header="# Generated from charts/stream-workers by scripts/render-manifests.sh (make manifests). Do not edit:
 # change the chart (or values) and re-run it. charts/test checks that this file is up to date.
+# Redis requires a password: create its Secret first, e.g.
+#   kubectl -n stream-workers create secret generic stream-workers-redis-auth --from-literal=password=\"\$(openssl rand -hex 24)\"
 # For Kubernetes $KUBE_VERSION and newer; on older clusters install the chart (it picks the API versions)."
 {
   echo "$header"
@@ -28,6 +30,7 @@ header="# Generated from charts/stream-workers by scripts/render-manifests.sh (m
   # stream-workers-producer-tokens (key `tokens`, API_TOKENS_FILE format) that you create (docs/producer.md).
   "$HELM" template stream-workers charts/stream-workers --namespace "$NAMESPACE" \
     --kube-version "$KUBE_VERSION" --api-versions "$API_VERSIONS" \
+    --set redis.auth.existingSecret=stream-workers-redis-auth \
     --set producer.auth.token.existingSecret=stream-workers-producer-tokens \
     | grep -v -e '^ *helm.sh/chart: ' -e '^ *app.kubernetes.io/managed-by: Helm$'
 } > "$OUT_DIR/stream-workers.yaml"

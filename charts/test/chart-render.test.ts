@@ -14,6 +14,7 @@ import { producerConfig } from '../../services/producer/src/config';
 import { workerConfig } from '../../services/worker/src/config';
 import { lagExporterConfig } from '../../services/lag-exporter/src/config';
 import { autoscalerConfig } from '../../services/autoscaler/src/config';
+import { parsePools } from '../../services/autoscaler/src/pools-config';
 
 interface EnvVar {
   name: string;
@@ -128,7 +129,8 @@ describe.each(CI)('%s', (file) => {
     const ports: Record<string, number> = { producer: 8080, worker: 8081, 'lag-exporter': 8082, autoscaler: 8083 };
     const images = new Set<string>();
     for (const w of workloads(objs)) {
-      const component = w.spec.template.metadata.labels['app.kubernetes.io/component']!;
+      const labels = w.spec.template.metadata.labels;
+      const component = labels['stream-workers.io/pool'] ? 'worker' : labels['app.kubernetes.io/component']!;
       if (component === 'redis') continue;
       const c = w.spec.template.spec.containers[0]!;
       images.add((c as unknown as { image: string }).image);
@@ -141,9 +143,10 @@ describe.each(CI)('%s', (file) => {
       else expect(url.valueFrom?.secretKeyRef).toBeDefined();
     }
     expect(images.size).toBe(1);
-    // Credentials come from Secrets the user creates, except the ones the chart generates (kept across
-    // upgrades): the producer's API token (producer.auth.mode=token without existingSecret) and the ACL users.
-    expect(find(objs, 'Secret').map((o) => o.metadata.name).filter((n) => !/-(producer-tokens|redis-acl)$/.test(n))).toEqual([]);
+    // No credential comes from values: the chart generates only random ones, kept across upgrades: the
+    // Redis password (in-chart Redis with auth and no existingSecret), the producer's API token
+    // (producer.auth.mode=token without existingSecret) and the ACL users.
+    expect(find(objs, 'Secret').map((o) => o.metadata.name).filter((n) => !/-(redis-auth|producer-tokens|redis-acl)$/.test(n))).toEqual([]);
   });
 });
 
@@ -180,15 +183,13 @@ describe('builtin autoscaler', () => {
     expect(binding.subjects).toEqual([expect.objectContaining({ kind: 'ServiceAccount', name: dep.spec.template.spec.serviceAccountName })]);
     expect(binding.roleRef.name).toBe(one(o, 'Role').metadata.name);
     const env = envOf(dep.spec.template.spec.containers[0]!);
-    for (const name of ['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'NAMESPACE', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'POD_SELECTOR']) {
-      expect({ name, set: env.has(name) }).toEqual({ name, set: true });
-    }
-    expect(env.get('TARGET_KIND')?.value).toBe('deployment');
-    expect(env.get('TARGET_NAME')?.value).toBe(one(o, 'Deployment', '-worker').metadata.name);
+    for (const name of ['POOLS', 'NAMESPACE', 'LEASE_NAME']) expect({ name, set: env.has(name) }).toEqual({ name, set: true });
+    const pools = parsePools(env.get('POOLS')!.value!);
+    expect(pools.map((p) => [p.name, p.stream, p.group, p.deployment])).toEqual([['worker', 'events', 'workers', one(o, 'Deployment', '-worker').metadata.name]]);
     expect(env.get('NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
-    // POD_SELECTOR selects exactly the worker pods.
+    // The pool's podSelector selects exactly the worker pods.
     const workerLabels = (one(o, 'Deployment', '-worker') as Workload).spec.template.metadata.labels;
-    for (const pair of env.get('POD_SELECTOR')!.value!.split(',')) {
+    for (const pair of pools[0]!.podSelector!.split(',')) {
       const [k, v] = pair.split('=');
       expect(workerLabels[k!]).toBe(v);
     }
@@ -251,10 +252,11 @@ describe('KEDA modes', () => {
     expect(lagMode.spec.triggers[0]).toMatchObject({ type: 'external', metadata: { metric: 'outstanding', targetValue: '100' } });
   });
 
-  test('builtin: SCALING_MODE, TARGET_DRAIN_S and TARGET_LAG_SECONDS from values', () => {
+  test('builtin: the scaling mode, drain, lag objective, rate window and activation watch from values, in each pool of POOLS', () => {
     const a = one(render({ set: ['autoscaling.scalingMode=rate', 'autoscaling.targetLagSeconds=5'] }), 'Deployment', '-autoscaler') as Workload;
     const env = envOf(a.spec.template.spec.containers[0]!);
-    expect([env.get('SCALING_MODE')?.value, env.get('TARGET_DRAIN_S')?.value, env.get('TARGET_LAG_SECONDS')?.value]).toEqual(['rate', '30', '5']);
+    const [pool] = JSON.parse(env.get('POOLS')!.value!) as Array<Record<string, unknown>>;
+    expect([pool!.scalingMode, pool!.targetDrainS, pool!.targetLagSeconds, pool!.rateWindowS, pool!.activationWatch]).toEqual(['rate', 30, 5, 5, true]);
   });
 
   test('keda-prometheus: a PromQL query on group_outstanding', () => {
@@ -275,7 +277,8 @@ describe('Redis', () => {
     const objs = renderCi('builtin-values.yaml');
     const sts = one(objs, 'StatefulSet') as Workload & { spec: { volumeClaimTemplates: unknown[] } };
     const c = sts.spec.template.spec.containers[0] as ContainerSpec & { image: string; readinessProbe?: unknown; livenessProbe?: unknown };
-    expect(c.image).toMatch(/^redis:7(\.|$)/);
+    // The official image pinned by digest (the tag names the release it is).
+    expect(c.image).toMatch(/^redis@sha256:[a-f0-9]{64}$/);
     expect(c.readinessProbe).toBeDefined();
     expect(c.livenessProbe).toBeDefined();
     expect(sts.spec.volumeClaimTemplates).toHaveLength(1);
@@ -302,10 +305,11 @@ describe('Redis', () => {
     const worker = one(objs, 'Deployment', '-worker') as Workload;
     const env = envOf(worker.spec.template.spec.containers[0]!);
     expect(env.get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'stream-workers-redis', key: 'password' });
-    expect(env.get('REDIS_URL')?.value).toBe('redis://app:$(REDIS_PASSWORD)@sw-stream-workers-redis.stream-workers.svc:6379');
-    // $(REDIS_PASSWORD) expands only when REDIS_PASSWORD is defined before REDIS_URL.
-    const names = worker.spec.template.spec.containers[0]!.env!.map((e) => e.name);
-    expect(names.indexOf('REDIS_PASSWORD')).toBeLessThan(names.indexOf('REDIS_URL'));
+    expect(env.get('REDIS_USERNAME')?.value).toBe('app');
+    // No password in the URL: the services apply REDIS_USERNAME / REDIS_PASSWORD in memory.
+    expect(env.get('REDIS_URL')?.value).toBe('redis://sw-stream-workers-redis.stream-workers.svc:6379');
+    // The user's Secret is used: the chart generates no Redis password (the producer's token is another matter).
+    expect(find(objs, 'Secret').filter((o) => /-redis(-auth)?$/.test(o.metadata.name))).toHaveLength(0);
   });
 
   test('redis.enabled=false: no Redis objects, REDIS_URL from the external Secret', () => {
@@ -323,7 +327,7 @@ describe('values are checked', () => {
     ['a misspelt top-level key', ['--set', 'autoscalling.mode=none'], /additional properties 'autoscalling' not allowed/],
     ['an unknown autoscaling mode', ['--set', 'autoscaling.mode=keda'], /\/autoscaling\/mode.*one of 'builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'keda-external', 'none'/s],
     ['a string where a number is expected', ['--set-string', 'autoscaling.maxReplicas=ten'], /\/autoscaling\/maxReplicas.*(integer|number)/s],
-    ['auth without a Secret', ['--set', 'redis.auth.enabled=true'], /existingSecret/],
+    ['an ACL file without a Secret', ['--set', 'redis.auth.aclFileKey=users.acl'], /aclFileKey needs redis.auth.existingSecret/],
     ['a password in an external URL', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://:hunter2@db:6379'], /\/externalRedis\/url/],
     ['an external Redis without a URL', ['--set', 'redis.enabled=false'], /externalRedis/],
   ];
@@ -438,7 +442,10 @@ describe('the environment the chart renders is one every service accepts', () =>
   };
   const services = (objs: K8sObject[]) =>
     workloads(objs)
-      .map((w) => ({ component: w.spec.template.metadata.labels['app.kubernetes.io/component']!, env: envOfContainer(w.spec.template.spec.containers[0]!) }))
+      .map((w) => {
+        const labels = w.spec.template.metadata.labels;
+        return { component: labels['stream-workers.io/pool'] ? 'worker' : labels['app.kubernetes.io/component']!, env: envOfContainer(w.spec.template.spec.containers[0]!) };
+      })
       .filter((s) => s.component in CONFIGS);
 
   // Values ≥ 1e6 once rendered as "1e+06" (Helm's float formatting) and stopped the producer at start-up.
@@ -466,7 +473,8 @@ describe('the environment the chart renders is one every service accepts', () =>
     const byComponent = new Map(services(render({ set: LARGE })).map((s) => [s.component, s.env]));
     expect(byComponent.get('producer')).toMatchObject({ MAXLEN: '5000000', MAX_BATCH_BYTES: '16777216' });
     expect(byComponent.get('worker')).toMatchObject({ CLAIM_IDLE_MS: '3600000', SHUTDOWN_GRACE_MS: '1200000' });
-    expect(byComponent.get('autoscaler')).toMatchObject({ TARGET_PER_REPLICA: '2000000', COOLDOWN_S: '86400', JANITOR_INTERVAL_MS: '3600000' });
+    expect(byComponent.get('autoscaler')).toMatchObject({ JANITOR_INTERVAL_MS: '3600000' });
+    expect(parsePools(byComponent.get('autoscaler')!.POOLS!)[0]).toMatchObject({ targetPerReplica: 2000000, cooldownS: 86400 });
     expect(byComponent.get('lag-exporter')).toMatchObject({ DISCOVERY_INTERVAL_MS: '3600000' });
     const so = one(render({ set: ['autoscaling.mode=keda-redis', 'autoscaling.targetPerReplica=2000000'] }), 'ScaledObject') as K8sObject & { spec: { triggers: Array<{ metadata: Record<string, string> }> } };
     expect(so.spec.triggers[0]!.metadata.lagCount).toBe('2000000');
@@ -477,6 +485,9 @@ describe('the environment the chart renders is one every service accepts', () =>
     // WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE (TARGET_KIND=local).
     // REDIS_PASSWORD_FILE: the chart passes the ACL user's password as REDIS_PASSWORD from its Secret.
     const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'WORKER_REDIS_USERNAME', 'WORKER_REDIS_PASSWORD_FILE', 'REDIS_PASSWORD_FILE']);
+    // The autoscaler serves its pools through POOLS, which replaces the single-target variables.
+    const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR',
+      'SCALING_MODE', 'TARGET_DRAIN_S', 'TARGET_LAG_SECONDS', 'RATE_WINDOW_S', 'ACTIVATION_WATCH']);
     // The simulated handler's variables go only to workers without HANDLER.
     const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
     const simulated = services(render({ set: ['worker.simulation.poisonType=poison', 'redis.acl.enabled=true'] }));
@@ -485,14 +496,15 @@ describe('the environment the chart renders is one every service accepts', () =>
     const jwtUrl = services(render({ set: [...jwt, 'producer.auth.jwt.jwksUrl=https://kubernetes.default.svc/openid/v1/jwks'] }));
     const jwtFile = services(render({ set: [...jwt, 'producer.auth.jwt.jwksConfigMap=cluster-jwks'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
-      const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n));
+      const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n) && !(component === 'autoscaler' && replacedByPools.has(n)));
       const set = new Set([...withHandler, ...simulated, ...jwtUrl, ...jwtFile].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
       expect({ component, unset: names.filter((n) => !set.has(n)) }).toEqual({ component, unset: [] });
     }
     // Defaults: what the chart renders parses to what the service would use without the variable,
     // except where the chart must know better (its own names, its Redis, its selector).
-    // AUTH_MODE: the chart authenticates by default (token), a bare service does not (none).
-    const ownNames = new Set(['REDIS_URL', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE', 'AUTH_MODE', 'API_TOKENS_FILE']);
+    // AUTH_MODE: the chart authenticates by default (token), a bare service does not (none). REDIS_PASSWORD:
+    // the chart's Redis requires one by default (a bare service sends none).
+    const ownNames = new Set(['REDIS_URL', 'REDIS_PASSWORD', 'TARGET_NAME', 'LEASE_NAME', 'POD_SELECTOR', 'CONSUMER', 'POD_NAME', 'NAMESPACE', 'POOLS', 'AUTH_MODE', 'API_TOKENS_FILE']);
     for (const s of services(render())) {
       const def = CONFIGS[s.component]!;
       const defaults = def.parse({});
@@ -502,5 +514,9 @@ describe('the environment the chart renders is one every service accepts', () =>
         expect({ component: s.component, variable: spec.name, value: chart[key] }).toEqual({ component: s.component, variable: spec.name, value: defaults[key] });
       }
     }
+    // The default pool's policy in POOLS is the autoscaler's own defaults.
+    const auto = services(render()).find((s) => s.component === 'autoscaler')!;
+    const d = autoscalerConfig.parse({});
+    expect(parsePools(auto.env.POOLS!)[0]).toMatchObject({ stream: d.stream, group: d.group, targetPerReplica: d.targetPerReplica, activation: d.activation, minReplicas: d.minReplicas, maxReplicas: d.maxReplicas, pollIntervalMs: d.pollIntervalMs, cooldownS: d.cooldownS, scaleDownWindowS: d.scaleDownWindowS, fallbackReplicas: undefined });
   });
 });

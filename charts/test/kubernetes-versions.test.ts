@@ -7,6 +7,7 @@
  *  - an upgrade into an autoscaled mode keeps the live worker replica count (`lookup`);
  *  - ci/local-cluster-values.yaml, the values of the local 1.20 cluster.
  */
+import { parsePools } from '../../services/autoscaler/src/pools-config';
 import { join } from 'node:path';
 import { CI_DIR, ciValuesFiles, find, helm, helmAsync, one, parseObjects, render, templateArgs, type K8sObject, type RenderOptions } from './support/helm';
 import { schemaProblems, unknownBuiltinFields, versionProblems } from './support/validate';
@@ -235,7 +236,8 @@ describe('ci/local-cluster-values.yaml (the local Kubernetes 1.20 node)', () => 
     for (const c of containers(o)) expect({ c: c.name, pull: c.imagePullPolicy }).toEqual({ c: c.name, pull: 'Never' });
     const redis = (one(o, 'StatefulSet') as Workload).spec.template.spec.containers[0]!;
     expect(redis.image).toBe('stream-workers-redis:dev');
-    expect([...(redis.command ?? []), ...(redis.args ?? [])]).toEqual(['redis-server', '/etc/redis/redis.conf']);
+    // The password (required by default) from the generated Secret, expanded by the kubelet.
+    expect([...(redis.command ?? []), ...(redis.args ?? [])]).toEqual(['redis-server', '/etc/redis/redis.conf', '--requirepass', '$(REDIS_PASSWORD)']);
     expect(redis.volumeMounts).toEqual(expect.arrayContaining([{ name: 'config', mountPath: '/etc/redis', readOnly: true }]));
     for (const c of containers(o).filter((x) => x.name !== 'redis')) expect(c.image).toBe('stream-workers:dev');
   });
@@ -252,14 +254,7 @@ describe('ci/local-cluster-values.yaml (the local Kubernetes 1.20 node)', () => 
     }
     expect(requestedCpu).toBeLessThan(500); // of the node's 2 cores, with the workers at their minimum
     const env = new Map((one(o, 'Deployment', '-autoscaler') as Workload).spec.template.spec.containers[0]!.env!.map((e) => [e.name, e.value]));
-    expect(Object.fromEntries(['POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'TARGET_PER_REPLICA', 'MIN_REPLICAS', 'MAX_REPLICAS'].map((n) => [n, env.get(n)]))).toEqual({
-      POLL_INTERVAL_MS: '1000',
-      COOLDOWN_S: '10',
-      SCALE_DOWN_WINDOW_S: '10',
-      TARGET_PER_REPLICA: '1000',
-      MIN_REPLICAS: '0',
-      MAX_REPLICAS: '4',
-    });
+    expect(parsePools(env.get('POOLS')!)[0]).toMatchObject({ pollIntervalMs: 1000, cooldownS: 10, scaleDownWindowS: 10, targetPerReplica: 1000, minReplicas: 0, maxReplicas: 4 });
     const workerEnv = new Map(workerOf(o).spec.template.spec.containers[0]!.env!.map((e) => [e.name, e.value]));
     expect([workerEnv.get('CLAIM_IDLE_MS'), workerEnv.get('SHUTDOWN_GRACE_MS')]).toEqual(['5000', '10000']);
     expect((one(o, 'Deployment', '-producer') as Workload).spec.replicas).toBe(1);

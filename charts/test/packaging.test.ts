@@ -129,7 +129,13 @@ function dockerIgnored(path: string): boolean {
 describe('Dockerfile and .dockerignore', () => {
   const stages = dockerStages();
   const runtime = stages.at(-1)!;
-  const workspaces = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  /**
+   * The workspaces the image runs. The NestJS module and its example are libraries and a sample that users build
+   * into images of their own (docs/nestjs.md): the services' image neither installs nor ships them.
+   */
+  const NOT_IN_IMAGE = new Set(['services/nestjs', 'examples/nestjs-orders']);
+  const allWorkspaces = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  const workspaces = allWorkspaces.filter((ws) => !NOT_IN_IMAGE.has(ws));
 
   test('multi-stage: a build stage with dev dependencies, a runtime stage with `npm ci --omit=dev`, non-root, node as PID 1 (exec form, no shell)', () => {
     expect(stages.map((s) => s.name)).toEqual(['build', 'runtime']);

@@ -5,13 +5,18 @@
 //   "poison": always fails
 //   "flaky":  fails its first data.failures (default 2) deliveries, then succeeds
 //   other:    waits RECORD_WORK_MS (default 0)
-// Environment: RECORD_KEY (required: hashes <RECORD_KEY>:started and <RECORD_KEY>:done), REDIS_URL.
+// Environment: RECORD_KEY (required: hashes <RECORD_KEY>:started and <RECORD_KEY>:done), REDIS_URL,
+// REDIS_USERNAME and REDIS_PASSWORD (the chart keeps the password out of REDIS_URL).
 'use strict';
 const Redis = require('ioredis');
 
 const key = process.env.RECORD_KEY;
 if (!key) throw new Error('RECORD_KEY is required by the recording handler');
-const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+const credentials = {
+  ...(process.env.REDIS_USERNAME ? { username: process.env.REDIS_USERNAME } : {}),
+  ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
+};
+const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, ...credentials });
 redis.on('error', () => undefined);
 const workMs = Number(process.env.RECORD_WORK_MS || 0);
 const slowMs = Number(process.env.RECORD_SLOW_MS || 3000);

@@ -28,10 +28,11 @@ const BURST = 20_000;
 const n = names(RELEASE);
 const log = (msg: string): void => void process.stdout.write(`[k8s lifecycle] ${msg}\n`);
 
-/** The autoscaler's metrics, read through its Service. */
+/** The autoscaler's metrics of the release's one pool (`worker`: its series carry pool="worker"), read through its Service. */
 async function autoscalerMetric(name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`http://${clusterIP(NS, n.autoscaler)}:8083/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  const all = ['pool="worker"', labels].filter(Boolean).join(',');
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${all}} `));
   return line ? Number(line.split(' ').pop()) : Number.NaN;
 }
 
@@ -315,7 +316,8 @@ describe('helm install on the local cluster, then scaling, pause, force delete, 
     const kinds = kubectl(['api-resources', '--verbs=list', '--namespaced', '-o', 'name']).split('\n').filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
     const left = kubectl(['-n', NS, 'get', kinds.join(','), '-o', 'name', '--ignore-not-found']).split('\n').filter(Boolean);
     // What Kubernetes itself keeps in every namespace.
-    const own = left.filter((o) => !/^(serviceaccount\/default|secret\/default-token-[a-z0-9]+|configmap\/kube-root-ca\.crt)$/.test(o));
+    // The producer's generated API token is kept on purpose (helm.sh/resource-policy: keep, clients hold it).
+    const own = left.filter((o) => !/^(serviceaccount\/default|secret\/default-token-[a-z0-9]+|configmap\/kube-root-ca\.crt|secret\/sw-stream-workers-producer-tokens)$/.test(o));
     log(`after helm uninstall, namespace ${NS} holds: ${left.join(', ')}`);
     expect(own).toEqual([]);
     expect(kubectl(['get', 'clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).toBe('');

@@ -18,10 +18,15 @@ producer worker exporter autoscaler admin
 -@all +ping +hello +auth +client|setname +client|id +select +info +echo
 {{- end -}}
 
-{{/* The worker's stream and dead-letter stream. */}}
+{{/* The streams and dead-letter streams of every pool the chart renders (one `worker` user serves them all). */}}
 {{- define "sw.aclWorkerKeys" -}}
-{{- $dlq := .Values.worker.deadLetterStream | default (printf "%s:dlq" .Values.stream) -}}
-{{- dict "stream" .Values.stream "dlq" $dlq | toJson -}}
+{{- $streams := list -}}
+{{- $dlqs := list -}}
+{{- range (include "sw.pools" . | fromJson).pools -}}
+{{- $streams = append $streams .stream -}}
+{{- $dlqs = append $dlqs (.deadLetterStream | default (printf "%s:dlq" .stream)) -}}
+{{- end -}}
+{{- dict "streams" ($streams | uniq) "dlqs" ($dlqs | uniq) | toJson -}}
 {{- end -}}
 
 {{/* The rules of one user (without `user <name> on #<hash>`). */}}
@@ -30,15 +35,15 @@ producer worker exporter autoscaler admin
 {{- $keys := include "sw.aclWorkerKeys" $root | fromJson -}}
 {{- $conn := include "sw.aclConnection" $root -}}
 {{- if eq .user "producer" -}}
-{{- $streams := default (list $root.Values.stream) $root.Values.producer.streams -}}
+{{- $streams := concat (default (list $root.Values.stream) $root.Values.producer.streams) $keys.streams | uniq -}}
 resetkeys{{ range $streams }} ~{{ . }} ~{{ . }}:idem:*{{ end }} resetchannels {{ $conn }} +xadd +evalsha +eval +get +set
 {{- else if eq .user "worker" -}}
-resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load +client|unblock (~{{ $keys.dlq }} +xadd)
+resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load +client|unblock ({{ range $keys.dlqs }}~{{ . }} {{ end }}+xadd)
 {{- else if eq .user "exporter" -}}
 {{- $patterns := default (list "*") $root.Values.lagExporter.streams -}}
 resetkeys{{ range $patterns }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xrange +xrevrange +xpending +xlen +scan +type +multi +exec +evalsha +eval +script|load
 {{- else if eq .user "autoscaler" -}}
-resetkeys ~{{ $keys.stream }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xread +xgroup|delconsumer +evalsha +eval +script|load
+resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xrange +xrevrange +xlen +xread +xgroup|delconsumer +evalsha +eval +script|load
 {{- else if eq .user "admin" -}}
 ~* &* +@all
 {{- end -}}

@@ -63,63 +63,66 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The ServiceAccount of a component (dict "root" "component": producer, worker, lagExporter,
+autoscaler): `serviceAccounts.<component>.name`, else <fullname>-<component> when the chart creates
+it, else `default`.
+*/}}
 {{- define "sw.serviceAccountName" -}}
-{{- include "sw.fullname" . -}}
+{{- $sa := get .root.Values.serviceAccounts .component -}}
+{{- if $sa.name -}}
+{{- $sa.name -}}
+{{- else if $sa.create -}}
+{{- include "sw.componentName" (dict "root" .root "component" (.component | kebabcase)) -}}
+{{- else -}}
+default
+{{- end -}}
 {{- end -}}
 
 {{- define "sw.redisHost" -}}
 {{- printf "%s.%s.svc" (include "sw.componentName" (dict "root" . "component" "redis")) .Release.Namespace -}}
 {{- end -}}
 
+{{/* The Secret holding the in-chart Redis password: `redis.auth.existingSecret`, else the generated one. */}}
+{{- define "sw.redisAuthSecret" -}}
+{{- default (include "sw.componentName" (dict "root" . "component" "redis-auth")) .Values.redis.auth.existingSecret -}}
+{{- end -}}
+
 {{- define "sw.redisSecretName" -}}
-{{- if .Values.redis.enabled -}}{{ .Values.redis.auth.existingSecret }}{{- else -}}{{ .Values.externalRedis.existingSecret }}{{- end -}}
+{{- if .Values.redis.enabled -}}{{ include "sw.redisAuthSecret" . }}{{- else -}}{{ .Values.externalRedis.existingSecret }}{{- end -}}
 {{- end -}}
 
-{{/* Pod-level securityContext meeting the "restricted" Pod Security Standard. */}}
+{{/* Pod-level securityContext (values `podSecurityContext`, "restricted" by default). dict "root" "over". */}}
 {{- define "sw.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ .uid }}
-runAsGroup: {{ .uid }}
-fsGroup: {{ .uid }}
-seccompProfile:
-  type: RuntimeDefault
+{{- include "sw.deepMerge" (dict "base" .root.Values.podSecurityContext "over" .over) | fromJson | toYaml -}}
 {{- end -}}
 
-{{/* Container-level securityContext meeting the "restricted" Pod Security Standard. */}}
+{{/* Container-level securityContext (values `containerSecurityContext`, "restricted" by default). */}}
 {{- define "sw.containerSecurityContext" -}}
-runAsNonRoot: true
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-privileged: false
-capabilities:
-  drop: [ALL]
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.containerSecurityContext -}}
 {{- end -}}
 
 {{/*
-REDIS_URL (and what it is built from) for the services. Credentials come from Secrets only:
-in-chart Redis with auth builds the URL from the password Secret (Kubernetes expands $(VAR) in env
-values); an external Redis takes a plain URL or the whole URL from a Secret.
+REDIS_URL and the credentials for the services. No password is ever in values or in REDIS_URL: the
+in-chart Redis's password comes from its Secret as REDIS_PASSWORD (the services apply it to the URL
+in memory); an external Redis takes a plain URL or the whole URL from a Secret.
 */}}
 {{- define "sw.redisEnv" -}}
 {{- if .Values.redis.enabled }}
-{{- $host := include "sw.redisHost" . }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:6379" (include "sw.redisHost" .) | quote }}
 {{- if .Values.redis.acl.enabled }}
 {{- /* Each service's user and password come from sw.redisUserEnv (REDIS_USERNAME, REDIS_PASSWORD). */}}
-- name: REDIS_URL
-  value: {{ printf "redis://%s:6379" $host | quote }}
 {{- else if .Values.redis.auth.enabled }}
+{{- with .Values.redis.auth.username }}
+- name: REDIS_USERNAME
+  value: {{ . | quote }}
+{{- end }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ required "redis.auth.existingSecret is required when redis.auth.enabled is true" .Values.redis.auth.existingSecret }}
+      name: {{ include "sw.redisAuthSecret" . }}
       key: {{ .Values.redis.auth.passwordKey }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:6379" (.Values.redis.auth.username | default "") $host | quote }}
-{{- else }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s:6379" $host | quote }}
 {{- end }}
 {{- else if .Values.externalRedis.existingSecret }}
 - name: REDIS_URL
@@ -204,14 +207,6 @@ Kubernetes 1.27; an unknown field before 1.25, which server-side apply rejects).
 {{- if semverCompare ">=1.27.0-0" .Capabilities.KubeVersion.Version }}true{{ end -}}
 {{- end -}}
 
-{{/* The autoscaler owns the worker Deployment's replicas in every mode but `none`. */}}
-{{- define "sw.autoscaled" -}}
-{{- if ne .Values.autoscaling.mode "none" }}true{{ end -}}
-{{- end -}}
-
-{{- define "sw.isKeda" -}}
-{{- if hasPrefix "keda-" .Values.autoscaling.mode }}true{{ end -}}
-{{- end -}}
 
 {{/* The common pod scheduling fields of one component's values. */}}
 {{- define "sw.scheduling" -}}

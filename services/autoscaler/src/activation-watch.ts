@@ -21,15 +21,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Activation from zero without tight polling: while the target runs 0 replicas, a blocking
- * `XREAD BLOCK <blockMs> STREAMS <stream> $` waits at the stream's tail, and Redis answers the moment
- * an entry is added; the watch then asks for a decision at once, so 0 → 1 takes a round trip instead of
- * up to `POLL_INTERVAL_MS`. While replicas run it makes no Redis call at all. An entry added between
- * the scale to 0 and the first XREAD is left to the regular poll (the decision loop still runs).
+ * `XREAD BLOCK <blockMs> STREAMS <stream> <last id>` waits at the stream's tail, and Redis answers the
+ * moment an entry is added; the watch then asks for a decision at once, so 0 → 1 takes a round trip
+ * instead of up to `POLL_INTERVAL_MS`. The tail's id is read (XREVRANGE) when the watch becomes idle and
+ * carried from one XREAD to the next, so an entry added while no XREAD is blocked (between two blocks, or
+ * before the first reached Redis) still wakes it; `$` would miss it. While replicas run it makes no Redis
+ * call at all.
  */
 export class ActivationWatch {
   private closed = false;
   private loop: Promise<void> | undefined;
   private failing = false;
+  /** The id the next XREAD reads after; undefined: read the tail first (set again whenever replicas ran). */
+  private lastId: string | undefined;
   /** Times an entry woke the watch while idle. */
   wakeups = 0;
 
@@ -50,13 +54,17 @@ export class ActivationWatch {
     const { redis, stream, logger } = this.opts;
     while (!this.closed) {
       if (!this.opts.isIdle()) {
+        this.lastId = undefined;
         await sleep(this.opts.idleCheckMs ?? 250);
         continue;
       }
       try {
-        const reply = await redis.xread('COUNT', 1, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', stream, '$');
+        this.lastId ??= await this.tailId();
+        const reply = await redis.xread('COUNT', 1, 'BLOCK', this.opts.blockMs ?? 5000, 'STREAMS', stream, this.lastId);
         if (this.failing) logger.info({ stream }, 'activation watch: redis readable again');
         this.failing = false;
+        const id = reply?.[0]?.[1]?.[0]?.[0];
+        if (id !== undefined) this.lastId = id;
         if (reply && !this.closed && this.opts.isIdle()) {
           this.wakeups += 1;
           logger.info({ stream }, 'activation watch: first entry at 0 replicas, deciding now');
@@ -71,5 +79,11 @@ export class ActivationWatch {
         await sleep(1000);
       }
     }
+  }
+
+  /** The id of the stream's last entry; `0-0` for an empty or missing stream (its first entry wakes the watch). */
+  private async tailId(): Promise<string> {
+    const last = await this.opts.redis.xrevrange(this.opts.stream, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
   }
 }

@@ -1,3 +1,4 @@
+import { parsePools, type PoolSpec } from './pools-config';
 import { ConfigError, DEFAULT_GROUP, DEFAULT_RATE_POLICY, DEFAULT_STREAM, SCALING_MODES, bool, commonSpecs, defaultOf, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -79,6 +80,13 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   leaseDurationS: int('LEASE_DURATION_S', { description: 'How long a Lease holds without renewal before another replica may take it', default: 15, min: 2, max: 3600, unit: 's' }),
   identity: optionalStr('POD_NAME', { description: 'Identity of this replica in the Lease (the Downward API pod name)', defaultText: '<hostname>_<random>' }),
   kubeconfig: optionalStr('KUBECONFIG', { description: 'Path of a kubeconfig file; unset = the in-cluster service account (or ~/.kube/config outside a cluster)' }),
+  pools: {
+    name: 'POOLS',
+    description: 'Several pools served by one autoscaler: a JSON array of {name, stream, group, deployment, podSelector?, scalingMode, targetPerReplica, targetDrainS, targetLagSeconds?, rateWindowS, activationWatch, activation, minReplicas, maxReplicas, pollIntervalMs, cooldownS, scaleDownWindowS, fallbackReplicas?} (the chart renders it); set, it replaces STREAM, GROUP, TARGET_NAME, POD_SELECTOR and the scaling variables',
+    defaultText: undefined,
+    allowed: 'a JSON array of pools',
+    parse: (raw: string | undefined): PoolSpec[] | undefined => (raw === undefined || raw.trim() === '' ? undefined : parsePools(raw)),
+  } satisfies VarSpec<PoolSpec[] | undefined>,
   workerRedisUsername: optionalStr('WORKER_REDIS_USERNAME', {
     description: 'TARGET_KIND=local: the Redis ACL user of the worker processes (with WORKER_REDIS_PASSWORD_FILE); unset = they connect as the autoscaler does',
   }),

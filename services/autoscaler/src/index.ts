@@ -1,4 +1,6 @@
 export * from './config';
+export * from './pools-config';
+export * from './pools';
 export * from './scale-target';
 export * from './kube-api-error';
 export * from './kube-config';

@@ -48,6 +48,14 @@ export interface JanitorOptions {
   /** Runs only while this returns true (leader election); default always. */
   shouldRun?: () => boolean;
   registry?: Registry;
+  /** Where the run's figures go instead of `registry`'s own series (pools mode: series labelled by pool). */
+  metrics?: JanitorMetrics;
+}
+
+/** The janitor's two figures: consumers deleted (a counter) and consumers kept with pending entries (a gauge). */
+export interface JanitorMetrics {
+  deleted: { inc(n: number): void };
+  kept: { set(n: number): void };
 }
 
 /** The atomic check-and-delete of a consumer (return codes in core's lua/delete-consumer-if-empty.lua). */
@@ -64,8 +72,8 @@ export class Janitor {
   private readonly task: PeriodicTask<unknown>;
   private failing = false;
   private readonly keptLogged = new Map<string, number>();
-  private readonly deletedTotal: Counter | undefined;
-  private readonly keptGauge: Gauge | undefined;
+  private readonly deletedTotal: JanitorMetrics['deleted'] | undefined;
+  private readonly keptGauge: JanitorMetrics['kept'] | undefined;
 
   constructor(private readonly opts: JanitorOptions) {
     const intervalMs = opts.intervalMs ?? defaultOf(autoscalerConfig.specs.janitorIntervalMs);
@@ -75,7 +83,10 @@ export class Janitor {
       nextDelayMs: () => intervalMs,
       firstDelayMs: intervalMs,
     });
-    if (opts.registry) {
+    if (opts.metrics) {
+      this.deletedTotal = opts.metrics.deleted;
+      this.keptGauge = opts.metrics.kept;
+    } else if (opts.registry) {
       this.deletedTotal = new Counter({
         name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
         help: 'Consumers of gone workers deleted by the janitor (each had 0 pending entries)',

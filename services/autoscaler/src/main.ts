@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { OpsServer, isRedisReady, redactUrl, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
+import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor, type LivenessProbe } from './janitor';
@@ -71,9 +72,13 @@ function scalingPolicy(c: AutoscalerConfig): Partial<ScalingPolicy> & Pick<Scali
 void runService({
   name: 'autoscaler',
   config: autoscalerConfig,
-  logBase: (config) => ({ stream: config.stream, group: config.group }),
+  // POOLS set: the pools' loops log their own pool, stream and group.
+  logBase: (config) => (config.pools ? {} : { stream: config.stream, group: config.group }),
   shutdownDeadlineMs: () => 45_000,
-  build({ config, logger, registry, shutdown, redis, env }) {
+  build(ctx) {
+    const { config, logger, registry, shutdown, redis, env } = ctx;
+    // POOLS set: one autoscaler for several pools (pools-main.ts); the single-target variables are unused.
+    if (config.pools) return buildPools(ctx, config.pools);
     const { target, probe, election, goneMinIdleMs, unknownIdleMs } =
       config.targetKind === 'deployment' ? deploymentScaling(config, logger) : localScaling(config, logger, env);
     const isLeader = election ? () => election.isLeader : undefined;

@@ -155,4 +155,52 @@ describe('autoscaler binary against the Kubernetes API double', () => {
     expect(exit.code).toBe(2);
     expect(proc.stderr()).toContain('MAX_REPLICAS="2" is invalid: expected an integer ≥ MIN_REPLICAS (5)');
   });
+
+  test('POOLS: a lag pool woken by its own activation watch (no poll for 10 min) and a rate pool, each scaling its Deployment; metrics per pool', async () => {
+    const a = `${prefix}:pool-a`;
+    const b = `${prefix}:pool-b`;
+    await redis.xgroup('CREATE', a, 'ga', '$', 'MKSTREAM');
+    for (let i = 0; i < 120; i++) await redis.xadd(b, '*', 'n', String(i));
+    api.addDeployment({ name: 'da', namespace: NS, replicas: 0 });
+    api.addDeployment({ name: 'db', namespace: NS, replicas: 0 });
+    const pool = (over: Record<string, unknown>) => ({
+      targetPerReplica: 50, activation: 0, minReplicas: 0, maxReplicas: 3, cooldownS: 300, scaleDownWindowS: 300,
+      targetDrainS: 30, rateWindowS: 5, activationWatch: true, ...over,
+    });
+    const pools = [
+      pool({ name: 'a', stream: a, group: 'ga', deployment: 'da', scalingMode: 'lag', pollIntervalMs: 600_000 }),
+      pool({ name: 'b', stream: b, group: 'gb', deployment: 'db', scalingMode: 'rate', pollIntervalMs: 200, activationWatch: false }),
+    ];
+    const proc = startService('autoscaler', {
+      KUBECONFIG: writeKubeconfig(dir, api.url, 'autoscaler-sa', NS), NAMESPACE: NS, REDIS_URL: SHARED_REDIS_URL, PORT: '0',
+      // No Lease: a standby's first round would leave pool a undecided until its next poll, 10 min later.
+      LEADER_ELECTION: 'false', JANITOR_INTERVAL_MS: '0', POOLS: JSON.stringify(pools),
+    });
+    try {
+      const started = await proc.waitForLog((l) => l.msg === 'autoscaler started' && Array.isArray(l.pools) && l.pools.length === 2, 30_000);
+      // Pool b (rate mode; the lag count until a service rate is measured) scales on its backlog.
+      await proc.waitForLog((l) => l.pool === 'b' && typeof l.msg === 'string' && l.msg.startsWith('scaled up from 0 to'), 30_000);
+      expect(api.deployment('db', NS)!.replicas).toBeGreaterThan(0);
+      // Pool a decided once at start (nothing outstanding) and polls again only in 10 min: one entry
+      // wakes its activation watch, which decides at once.
+      // An entry added before the watch blocks is left to the poll: add one every 500 ms until it wakes.
+      const isWake = (l: Record<string, unknown>): boolean => l.msg === 'activation watch: first entry at 0 replicas, deciding now' && l.pool === 'a';
+      await waitFor(async () => {
+        if (proc.logs.some(isWake)) return true;
+        await redis.xadd(a, '*', 'n', 'tick');
+        return false;
+      }, 30_000, 500, 'pool a\'s activation watch woken');
+      const woke = proc.logs.find(isWake)!;
+      expect(woke.stream).toBe(a);
+      await proc.waitForLog((l) => l.pool === 'a' && l.msg === 'scaled up from 0 to 1 replicas', 30_000);
+      expect(api.deployment('da', NS)!.replicas).toBe(1);
+      const metrics = await (await fetch(`http://127.0.0.1:${Number(started.port)}/metrics`)).text();
+      expect(metrics).toContain('stream_workers_autoscaler_current_replicas{pool="a"} 1');
+      expect(metrics).toMatch(/stream_workers_autoscaler_scale_events_total\{pool="b",direction="up"\} [1-9]/);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect((await proc.exited).code).toBe(0);
+    expect(api.unexpected).toEqual([]);
+  });
 });

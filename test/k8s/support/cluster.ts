@@ -103,6 +103,25 @@ export function buildE2eImage(): void {
   }
 }
 
+/**
+ * An image as a user builds it: FROM the e2e image (the project's image plus the recording handler)
+ * with `files` (path in the image -> content) added, owned by the image's user (1000).
+ */
+export function buildDerivedImage(tag: string, files: Record<string, string>): void {
+  const ctx = mkdtempSync(join(tmpdir(), 'sw-derived-image-'));
+  try {
+    const lines = [`FROM ${E2E_IMAGE.repository}:${E2E_IMAGE.tag}`];
+    Object.entries(files).forEach(([dest, content], i) => {
+      writeFileSync(join(ctx, `f${i}`), content);
+      lines.push(`COPY --chown=1000:1000 f${i} ${dest}`);
+    });
+    writeFileSync(join(ctx, 'Dockerfile'), `${lines.join('\n')}\n`);
+    docker(['build', '-q', '-t', tag, ctx]);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
 export const RECORDING_HANDLER = '/app/test-support/handlers/recording-handler.js';
 
 /** helm arguments that run the workers with the recording handler writing to ledger key `key`. */
@@ -203,9 +222,16 @@ export function clusterIP(ns: string, service: string): string {
   return ip;
 }
 
-/** A client of the release's Redis through its Service's ClusterIP. */
-export async function redisOf(ns: string, release: string): Promise<Redis> {
-  const redis = new Redis({ host: clusterIP(ns, names(release).redis), port: 6379, lazyConnect: true, maxRetriesPerRequest: 3 });
+/** The release's Redis password, from the Secret the chart generated (redis.auth is on by default). */
+export function redisPassword(ns: string, release: string): string | undefined {
+  const r = kubectlRun(['-n', ns, 'get', 'secret', `${names(release).redis}-auth`, '-o', 'jsonpath={.data.password}']);
+  return r.status === 0 && r.stdout.trim() ? Buffer.from(r.stdout.trim(), 'base64').toString('utf8') : undefined;
+}
+
+/** A client of the release's Redis through its Service's ClusterIP (with the release's password when it has one). */
+export async function redisOf(ns: string, release: string, opts: { password?: string | null } = {}): Promise<Redis> {
+  const password = opts.password === null ? undefined : (opts.password ?? redisPassword(ns, release));
+  const redis = new Redis({ host: clusterIP(ns, names(release).redis), port: 6379, lazyConnect: true, maxRetriesPerRequest: 3, ...(password ? { password } : {}) });
   redis.on('error', () => undefined);
   await redis.connect();
   return redis;
