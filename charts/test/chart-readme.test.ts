@@ -3,7 +3,8 @@
  * (scripts/chart-readme.mjs, the helm-docs convention); this fails when it is out of date.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
@@ -23,11 +24,11 @@ test('the table has a row per documented key, with its type, default and `# --` 
 });
 
 test('renderReadme replaces the table section with one row per key of the values and its comment', () => {
-  const dir = require('node:fs').mkdtempSync(join(require('node:os').tmpdir(), 'chart-readme-'));
+  const dir = mkdtempSync(join(tmpdir(), 'chart-readme-'));
   const mod = `import { renderReadme } from ${JSON.stringify(script)};
 const out = renderReadme('x\\n<!-- values-table:start -->\\nold\\n<!-- values-table:end -->\\n', '# -- A thing.\\nfoo: 1\\nbar:\\n  # -- Nested.\\n  baz: "q"\\n');
 process.stdout.write(out);`;
-  require('node:fs').writeFileSync(join(dir, 't.mjs'), mod);
+  writeFileSync(join(dir, 't.mjs'), mod);
   const r = spawnSync(process.execPath, [join(dir, 't.mjs')], { encoding: 'utf8' });
   expect(r.stdout).toBe('x\n<!-- values-table:start -->\n| Key | Type | Default | Description |\n| --- | --- | --- | --- |\n| `foo` | int | `1` | A thing. |\n| `bar.baz` | string | `"q"` | Nested. |\n<!-- values-table:end -->\n');
 });

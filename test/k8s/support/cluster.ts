@@ -67,7 +67,7 @@ function must(what: string, r: Run): string {
 
 export const kubectlRun = (args: string[], input?: string): Run => run(join(TOOLS, 'kubectl'), args, input);
 export const kubectl = (args: string[], input?: string): string => must(`kubectl ${args.join(' ')}`, kubectlRun(args, input));
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubectl JSON is checked field by field where used
+// any: kubectl JSON is checked field by field where used
 export const kubectlJson = (args: string[]): any => JSON.parse(kubectl([...args, '-o', 'json']));
 export const helmRun = (args: string[]): Run => run(join(TOOLS, 'helm'), args);
 export const helm = (args: string[]): string => must(`helm ${args.join(' ')}`, helmRun(args));
