@@ -18,3 +18,20 @@ export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
     if (keys.length > 0) await client.unlink(...keys);
   } while (cursor !== '0');
 }
+
+/**
+ * A client of the shared Redis for the tests of one file or describe block, its keys under `prefix`:
+ * after them, those keys are deleted and the client closed. Call at file or describe level (jest).
+ */
+export function useSharedRedis(name: string): { prefix: string; redis: Redis } {
+  const prefix = uniquePrefix(name);
+  // Loaded here, not at the top: this module's other exports are used outside jest without ioredis' runtime.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  const IORedis = require('ioredis') as typeof import('ioredis').default;
+  const redis = new IORedis(SHARED_REDIS_URL);
+  afterAll(async () => {
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+  });
+  return { prefix, redis };
+}

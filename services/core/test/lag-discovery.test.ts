@@ -1,17 +1,8 @@
-import Redis from 'ioredis';
 import { discoverStreams, globToRegExp, isStreamGlob } from '../src/streams/lag-discovery';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { useSharedRedis } from '../../../test-support/redis';
 
 describe('stream discovery: one place for stream globs', () => {
-  const prefix = uniquePrefix('core-discovery');
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  const { prefix, redis } = useSharedRedis('core-discovery');
 
   test('isStreamGlob: names with glob characters are patterns, others are names', () => {
     expect(['events', 'orders:eu', 'a-b.c'].map(isStreamGlob)).toEqual([false, false, false]);

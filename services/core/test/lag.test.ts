@@ -22,7 +22,7 @@ import {
   type GroupInfo,
   type StreamInfo,
 } from '../src/index';
-import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix, useSharedRedis } from '../../../test-support/redis';
 
 const NOW = 1_700_000_000_000;
 const at = (s: number): string => `${NOW - s * 1000}-0`;
@@ -89,15 +89,7 @@ describe('the lag estimator (pure)', () => {
 });
 
 describe('readGroupBacklog / readAllBacklogs / discoverStreams (shared Redis)', () => {
-  const prefix = uniquePrefix('core-lag');
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  const { prefix, redis } = useSharedRedis('core-lag');
 
   test('statuses: no-stream (0), no-group (whole stream, age of the first entry), ok; a non-stream key throws', async () => {
     const s = `${prefix}:s1`;

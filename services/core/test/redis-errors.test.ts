@@ -1,17 +1,9 @@
 import Redis from 'ioredis';
 import { isBusyGroup, isNoGroup, isNoSuchKey, isReplyError, isScriptRefused, isWrongType, redisErrorCode } from '../src/redis-errors';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { SHARED_REDIS_URL, useSharedRedis } from '../../../test-support/redis';
 
 describe('Redis error replies recognised by their code (real replies of the shared Redis)', () => {
-  const prefix = uniquePrefix('core-errors');
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  const { prefix, redis } = useSharedRedis('core-errors');
   const fail = (p: Promise<unknown>): Promise<unknown> => p.then(() => { throw new Error('expected an error reply'); }, (e: unknown) => e);
 
   test('NOGROUP, BUSYGROUP, WRONGTYPE, no such key, NOSCRIPT: each recognised, none mistaken for another', async () => {
