@@ -1,7 +1,9 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '@stream-workers/core';
 import { PeriodicTask, defaultOf, errorFields } from '@stream-workers/core';
-import { autoscalerConfig } from './config';
+import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { KubeApiError, kubeCall, type KubeAccess } from './kube-api-error';
 
 /** Options for {@link LeaderElection} (defaults as client-go's leader election). */
@@ -220,4 +222,21 @@ export class LeaderElection {
     this.lastErrorKey = undefined;
     this.lastError = undefined;
   }
+}
+
+/** The autoscaler's election from its settings (LEADER_ELECTION, LEASE_NAME, …); undefined when it is off. */
+export function electionFor(
+  config: Pick<AutoscalerConfig, 'leaderElection' | 'namespace' | 'leaseName' | 'identity' | 'leaseDurationS'>,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+): LeaderElection | undefined {
+  if (!config.leaderElection) return undefined;
+  return new LeaderElection({
+    kubeConfig,
+    namespace: config.namespace,
+    leaseName: config.leaseName,
+    identity: config.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
+    leaseDurationS: config.leaseDurationS,
+    logger,
+  });
 }

@@ -4,8 +4,6 @@
  * (config.ts), then runs the decision loop, the janitor, leader election (TARGET_KIND=deployment)
  * and the ops server until SIGTERM/SIGINT.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { OpsServer, isRedisReady, redactUrl, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
@@ -13,7 +11,7 @@ import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor, type LivenessProbe } from './janitor';
-import { LeaderElection } from './leader-election';
+import { electionFor, type LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
 import { DeploymentTarget } from './targets/deployment-target';
@@ -41,16 +39,7 @@ function deploymentScaling(config: AutoscalerConfig, logger: Logger): Scaling {
     const live = await target.podNames(selector);
     return (consumer) => (live.has(consumer) ? 'alive' : 'gone');
   };
-  const election = config.leaderElection
-    ? new LeaderElection({
-        kubeConfig,
-        namespace: config.namespace,
-        leaseName: config.leaseName,
-        identity: config.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
-        leaseDurationS: config.leaseDurationS,
-        logger,
-      })
-    : undefined;
+  const election = electionFor(config, kubeConfig, logger);
   return { target, probe, election, goneMinIdleMs: GONE_POD_MIN_IDLE_MS, unknownIdleMs: undefined };
 }
 

@@ -4,14 +4,12 @@
  * rate), a decision loop, an activation watch (minReplicas 0) and (when the pool names its pods) a
  * janitor. Built by main.ts (runService) when POOLS is set.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { OpsServer, isRedisReady, redactUrl, type BuiltService, type ServiceContext } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor } from './janitor';
-import { LeaderElection } from './leader-election';
+import { electionFor } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import { PoolSet } from './pools';
 import type { PoolSpec } from './pools-config';
@@ -25,16 +23,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
   const { config, logger, registry, shutdown } = ctx;
   const redis = ctx.redis();
   const kubeConfig = loadKubeConfig(config.kubeconfig);
-  const election = config.leaderElection
-    ? new LeaderElection({
-        kubeConfig,
-        namespace: config.namespace,
-        leaseName: config.leaseName,
-        identity: config.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`,
-        leaseDurationS: config.leaseDurationS,
-        logger,
-      })
-    : undefined;
+  const election = electionFor(config, kubeConfig, logger);
   const isLeader = election ? () => election.isLeader : () => true;
 
   const parts = pools.map((spec) => {
