@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import Redis from 'ioredis';
-import { createLogger } from '@stream-workers/core';
+import { createLogger, redisSettingsFromUrl } from '@stream-workers/core';
 import { Autoscaler, LocalProcessTarget, createActivationWatch, createSignal } from '@stream-workers/autoscaler';
 import type { Benchmark, BenchContext } from './harness';
 import { REPO_ROOT, quantile, sleep } from './bench-support';
@@ -90,7 +90,7 @@ async function activationOnce(redisUrl: string, watch: boolean, i: number): Prom
   const pollIntervalMs = 5000; // the autoscaler's default POLL_INTERVAL_MS (KEDA's default is 30 s)
   const signal = createSignal({ stream, group: 'workers', scalingMode: 'lag', targetDrainS: 30, targetLagSeconds: undefined, rateWindowS: 5 }, redis, logger);
   const autoscaler = new Autoscaler({ target, backlog: signal, policy: { ...POLICY, minReplicas: 0 }, pollIntervalMs, logger });
-  const w = createActivationWatch({ stream, redisUrl, minReplicas: 0, activationWatch: watch }, autoscaler, logger);
+  const w = createActivationWatch({ stream, redis: redisSettingsFromUrl(redisUrl), minReplicas: 0, activationWatch: watch }, autoscaler, logger);
   try {
     autoscaler.start();
     w?.start();

@@ -1,5 +1,4 @@
-import { createRedis, readGroupBacklog, type Logger } from '@stream-workers/core';
-import type Redis from 'ioredis';
+import { createRedis, readGroupBacklog, type Logger, type RedisConnection } from '@stream-workers/core';
 import type { Autoscaler } from './autoscaler';
 import { ActivationWatch } from './activation-watch';
 import { BacklogSource } from './backlog-source';
@@ -9,7 +8,7 @@ import { RateSignal } from './rate-signal';
 type ModeConfig = Pick<AutoscalerConfig, 'stream' | 'group' | 'scalingMode' | 'targetDrainS' | 'targetLagSeconds' | 'rateWindowS'>;
 
 /** The signal of SCALING_MODE: the backlog (lag, KEDA parity) or the rates (rate). */
-export function createSignal(config: ModeConfig, redis: Redis, logger: Logger): BacklogSource | RateSignal {
+export function createSignal(config: ModeConfig, redis: RedisConnection, logger: Logger): BacklogSource | RateSignal {
   const base = { redis, stream: config.stream, group: config.group, read: readGroupBacklog, logger };
   if (config.scalingMode === 'lag') return new BacklogSource(base);
   return new RateSignal({
@@ -23,12 +22,12 @@ export function createSignal(config: ModeConfig, redis: Redis, logger: Logger): 
  * blocked at the stream's tail while the target runs 0 replicas; an entry triggers a decision at once.
  */
 export function createActivationWatch(
-  config: Pick<AutoscalerConfig, 'stream' | 'redisUrl' | 'minReplicas' | 'activationWatch'>,
+  config: Pick<AutoscalerConfig, 'stream' | 'redis' | 'minReplicas' | 'activationWatch'>,
   autoscaler: Pick<Autoscaler, 'replicas' | 'tick'>,
   logger: Logger,
 ): ActivationWatch | undefined {
   if (!config.activationWatch || config.minReplicas > 0) return undefined;
-  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'autoscaler:activation', logger });
+  const redis = createRedis({ settings: config.redis, role: 'command', name: 'autoscaler:activation', logger });
   return new ActivationWatch({
     redis,
     stream: config.stream,

@@ -2,6 +2,8 @@ export * from './config';
 export * from './logger';
 export * from './metrics';
 export * from './redis';
+export * from './redis-settings';
+export * from './redis-credentials';
 export * from './redis-errors';
 export * from './problem';
 export * from './ops-server';

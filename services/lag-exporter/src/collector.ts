@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_COUNT_LIMIT,
@@ -8,6 +7,7 @@ import {
   readAllBacklogsOver,
   type Logger,
   type StreamBacklogs,
+  type RedisConnection,
 } from '@stream-workers/core';
 import { RespConnection, respOptionsOf } from './resp-connection';
 import { SeriesText, ScrapeText, type RenderedScrape } from './text-cache';
@@ -18,7 +18,7 @@ export { escapeLabelValue, formatSampleValue } from './text-cache';
 /** Options for {@link LagCollector}. */
 export interface LagCollectorOptions {
   /** A `command` connection (core `createRedis`). */
-  redis: Redis;
+  redis: RedisConnection;
   /** The registry the metrics are registered in (never the global one). */
   registry: Registry;
   logger: Logger;
@@ -87,7 +87,7 @@ export class LagCollector {
     this.now = opts.now ?? Date.now;
     this.literals = opts.streams.filter((s) => !GLOB.test(s));
     this.patterns = opts.streams.filter((s) => GLOB.test(s));
-    const respOptions = (opts.mode ?? 'resp') === 'resp' ? respOptionsOf(opts.redis, `${opts.redis.options.connectionName ?? 'lag-exporter'}:scrape`) : undefined;
+    const respOptions = (opts.mode ?? 'resp') === 'resp' ? respOptionsOf(opts.redis, `${connectionName(opts.redis) ?? 'lag-exporter'}:scrape`) : undefined;
     this.resp = respOptions && new RespConnection(respOptions);
     registerScrapeGauges(opts.registry, () => this.scrape(), (o) => this.rendered(o));
   }
@@ -182,4 +182,10 @@ export class LagCollector {
       : await readAllBacklogs(this.opts.redis, sorted, { ...options, ...(this.opts.mode === 'commands' ? { mode: 'commands' as const } : {}) });
     return { streams, text };
   }
+}
+
+/** CLIENT SETNAME of a command connection (a Cluster's is in its node options). */
+function connectionName(redis: RedisConnection): string | undefined {
+  const o = redis.options as { connectionName?: string; redisOptions?: { connectionName?: string } };
+  return o.redisOptions?.connectionName ?? o.connectionName;
 }

@@ -1,5 +1,5 @@
 /** Which streams a list of names and Redis glob patterns means: the one place stream globs are recognised and matched. */
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { exec, replyOf } from './lag-replies';
 
 const GLOB = /[*?[\]\\]/;
@@ -22,7 +22,7 @@ export function globToRegExp(glob: string): RegExp {
       if (end === -1) re += '\\[';
       else {
         let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (body.startsWith('^')) body = '^' + body.slice(1); // Redis negates with ^ as RegExp does
+        if (body.startsWith('^')) body = '^' + body.slice(1); // RedisConnection negates with ^ as RegExp does
         re += `[${body}]`;
         i = end;
       }
@@ -39,7 +39,7 @@ function escapeRe(c: string): string {
  * Stream names for `patterns`: glob patterns via `SCAN 0 MATCH <pattern> TYPE stream COUNT 1000`
  * (Redis ≥ 6), plain names kept when they are streams (`TYPE`, pipelined). Sorted, without duplicates.
  */
-export async function discoverStreams(redis: Redis, patterns: string[]): Promise<string[]> {
+export async function discoverStreams(redis: RedisConnection, patterns: string[]): Promise<string[]> {
   const names = new Set<string>();
   const literals = patterns.filter((p) => !isStreamGlob(p));
   for (const pattern of patterns.filter(isStreamGlob)) {

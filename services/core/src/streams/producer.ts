@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { LuaScript } from '../lua';
 import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
 import type { FieldError } from './event-schema';
@@ -10,7 +10,7 @@ const PUBLISH_SCRIPT = new LuaScript('publish');
 /** Options for {@link StreamProducer}. */
 export interface StreamProducerOptions {
   /** A `command` connection (core `createRedis`). The caller owns it and closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   /** Approximate trim (`MAXLEN ~`) applied by every append; 0 = never trim. Default 1000000. */
   maxLen?: number;
   /** Lifetime of an idempotency marker in seconds; default 86400. */
@@ -108,7 +108,7 @@ export class StreamProducer {
   readonly batchMax: number;
   /** Deadline for Redis to confirm an append. */
   readonly timeoutMs: number;
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
 
   constructor(opts: StreamProducerOptions) {
     this.redis = opts.redis;
