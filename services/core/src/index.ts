@@ -26,6 +26,7 @@ export * from './resp';
 export * from './resp-decode';
 export * from './resp-client';
 export * from './resp-options';
+export * from './resp-endpoints';
 export * from './streams/entries-decoder';
 export * from './lua';
 export * from './streams/codecs/index';
