@@ -10,6 +10,7 @@ export * from './startup';
 export * from './service';
 export * from './periodic-task';
 export * from './streams/keys';
+export * from './streams/sharding';
 export * from './streams/envelope';
 export * from './streams/event-schema';
 export * from './streams/cloudevents-http';
