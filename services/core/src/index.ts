@@ -29,3 +29,4 @@ export * from './streams/entries-decoder';
 export * from './lua';
 export * from './streams/codecs/index';
 export * from './contracts';
+export * from './streams/slots';
