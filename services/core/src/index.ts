@@ -15,6 +15,7 @@ export * from './streams/envelope';
 export * from './streams/event-schema';
 export * from './streams/cloudevents-http';
 export * from './local-redis';
+export * from './local-redis-cluster';
 export * from './scaling/index';
 export * from './streams/lag';
 export * from './streams/dead-letter';

@@ -1,21 +1,30 @@
 import { hostname } from 'node:os';
 import {
-  ConfigError, DEFAULT_ENVELOPE_FIELD, DEFAULT_GROUP, DEFAULT_STREAM, ENVELOPES, commonSpecs, deadLetterKey, defineConfig, int, keyModeOf, num, oneOf, optionalStr, str,
+  ConfigError, DEFAULT_ENVELOPE_FIELD, DEFAULT_GROUP, DEFAULT_STREAM, ENVELOPES, commonSpecs, deadLetterKey, defineConfig, int, keyModeOf, keySlot, num, oneOf, optionalStr, str,
   streamShardsSpec, type CheckedVarSpec, type ConfigOf,
 } from '@stream-workers/core';
 
 const KEY = /^[^\s]{1,512}$/;
 
-/** A variable that must stay unset with STREAM_SHARDS > 1 (each shard derives its own value). */
-function unsetWhenSharded<T>(spec: CheckedVarSpec<T>): CheckedVarSpec<T> {
+/**
+ * DEAD_LETTER_STREAM's rules beyond its pattern: unset with STREAM_SHARDS > 1 (each shard derives its
+ * own), and in Redis Cluster in the slot of STREAM (the dead-letter MULTI touches both keys).
+ */
+function deadLetterRules(spec: CheckedVarSpec<string>): CheckedVarSpec<string> {
   return {
     ...spec,
     parse(raw, env) {
       const shards = Number(env.STREAM_SHARDS?.trim() || '1');
-      if (raw !== undefined && raw.trim() !== '' && shards > 1) {
+      const set = raw !== undefined && raw.trim() !== '';
+      if (set && shards > 1) {
         throw new ConfigError(spec.name, raw, `unset with STREAM_SHARDS=${env.STREAM_SHARDS!.trim()} (each shard has its own dead-letter stream, <STREAM>{i}:dlq)`);
       }
-      return spec.parse(raw, env);
+      const value = spec.parse(raw, env);
+      const stream = env.STREAM?.trim() || DEFAULT_STREAM;
+      if (set && keyModeOf(env).cluster && keySlot(value) !== keySlot(stream)) {
+        throw new ConfigError(spec.name, raw, `a key in the slot of STREAM with REDIS_CLUSTER_NODES set (e.g. ${deadLetterKey(stream, { cluster: true })}, or leave it unset)`);
+      }
+      return value;
     },
   };
 }
@@ -62,7 +71,7 @@ export const workerConfig = defineConfig('worker', {
   /** `STREAM_SHARDS`: Shards of the stream (the worker reads every one). */
   streamShards: streamShardsSpec(),
   /** `DEAD_LETTER_STREAM`: Dead-letter stream. */
-  deadLetterStream: unsetWhenSharded(str('DEAD_LETTER_STREAM', {
+  deadLetterStream: deadLetterRules(str('DEAD_LETTER_STREAM', {
     description: 'Dead-letter stream (`{<STREAM>}:dlq` in Redis Cluster for a stream without a hash tag; with STREAM_SHARDS > 1 each shard has its own, `<STREAM>{i}:dlq`, and this variable must stay unset)',
     derive: (env) => {
       const stream = env.STREAM?.trim() || DEFAULT_STREAM;
