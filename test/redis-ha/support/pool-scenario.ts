@@ -109,10 +109,11 @@ export async function runPoolScenario(o: PoolScenarioOptions, procs: ServiceProc
     const duplicates = Object.values(done).reduce((a, c) => a + Number(c) - 1, 0);
 
     // The exporter after the drain: every stream and shard once, the sharded totals at 0 outstanding.
-    const text = await waitFor(async () => {
+    // waitFor resolves only with a truthy value: the text.
+    const text = (await waitFor(async () => {
       const t = await metrics(ex);
       return /stream_workers_sharded_group_outstanding\{[^}]*\} 0\n/.test(t) ? t : undefined;
-    }, 60_000, 200, 'the exporter to show the drained sharded total');
+    }, 60_000, 200, 'the exporter to show the drained sharded total')) as string;
     const exportedStreams = new Map<string, number>();
     for (const m of text.matchAll(/^stream_workers_stream_length\{stream="([^"]*)"\}/gm)) exportedStreams.set(m[1]!, (exportedStreams.get(m[1]!) ?? 0) + 1);
     const shardedLines = text.split('\n').filter((l) => l.startsWith('stream_workers_sharded_'));
