@@ -55,6 +55,9 @@ does not render) and podSelector (the pods' labels as key=value,…; empty when 
 {{- fail (printf "workers.%s: stream %q and group %q are already consumed by pool %q; give each pool reading the same stream its own group" $name $p.stream $p.group (get $seen $key)) -}}
 {{- end -}}
 {{- $_ := set $seen $key $name -}}
+{{- if and $p.deadLetterStream (gt (int $root.Values.streamShards) 1) -}}
+{{- fail (printf "workers.%s.deadLetterStream: must stay empty with streamShards=%v (each shard has its own dead-letter stream, %s{i}:dlq)" $name $root.Values.streamShards $p.stream) -}}
+{{- end -}}
 {{- $ext := default dict $p.external -}}
 {{- $_ := set $p "external" (not (empty $ext.deploymentName)) -}}
 {{- $_ := set $p "externalPodLabels" (default dict $ext.podLabels) -}}
