@@ -220,6 +220,7 @@ describe('bad combinations are rejected, naming the value', () => {
     ['TLS files with TLS off', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://r:6379', '--set', 'externalRedis.tls.existingSecret=t'], /\/externalRedis\/tls\/enabled/],
     ['streamShards 0', ['--set', 'streamShards=0'], /\/streamShards/],
     ['a dead-letter stream with shards', ['--set', 'streamShards=2', '--set', 'worker.deadLetterStream=events:dead'], /workers\.worker\.deadLetterStream: must stay empty with streamShards=2/],
+    ['the rate signal with shards', ['--set', 'streamShards=2', '--set', 'autoscaling.scalingMode=rate'], /workers\.worker\.autoscaling\.scalingMode: rate is not available with streamShards=2/],
     ['an external Redis without any topology', ['--set', 'redis.enabled=false', '--set', 'externalRedis.existingSecret=s', '--set', 'externalRedis.urlKey='], /externalRedis/],
   ];
   test.each(cases)('%s', (_what, args, message) => {
