@@ -193,6 +193,11 @@ describe('streamShards with the in-chart Redis', () => {
     expect(objs.flatMap(schemaProblems)).toEqual([]);
   });
 
+  test('keda-prometheus: the default query reads the exporter\'s total over the shards', () => {
+    const so = find(render({ set: ['streamShards=2', 'autoscaling.mode=keda-prometheus', 'autoscaling.kedaPrometheus.serverAddress=http://prometheus:9090'] }), 'ScaledObject')[0] as ScaledObject;
+    expect(so.spec.triggers[0]!.metadata.query).toBe('max(stream_workers_sharded_group_outstanding{namespace="stream-workers",stream="events",group="workers"})');
+  });
+
   test('ACL users get the shard keys (S{*}) and their dead-letter streams', () => {
     const objs = render({ set: ['streamShards=4', 'redis.acl.enabled=true'] });
     const acl = Buffer.from((find(objs, 'Secret', '-redis-acl')[0] as K8sObject & { data: Record<string, string> }).data['users.acl']!, 'base64').toString('utf8');
@@ -220,6 +225,7 @@ describe('bad combinations are rejected, naming the value', () => {
     ['TLS files with TLS off', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://r:6379', '--set', 'externalRedis.tls.existingSecret=t'], /\/externalRedis\/tls\/enabled/],
     ['streamShards 0', ['--set', 'streamShards=0'], /\/streamShards/],
     ['a dead-letter stream with shards', ['--set', 'streamShards=2', '--set', 'worker.deadLetterStream=events:dead'], /workers\.worker\.deadLetterStream: must stay empty with streamShards=2/],
+    ['the rate signal with shards', ['--set', 'streamShards=2', '--set', 'autoscaling.scalingMode=rate'], /workers\.worker\.autoscaling\.scalingMode: rate is not available with streamShards=2/],
     ['an external Redis without any topology', ['--set', 'redis.enabled=false', '--set', 'externalRedis.existingSecret=s', '--set', 'externalRedis.urlKey='], /externalRedis/],
   ];
   test.each(cases)('%s', (_what, args, message) => {

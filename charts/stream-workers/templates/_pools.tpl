@@ -81,6 +81,9 @@ does not render) and podSelector (the pods' labels as key=value,…; empty when 
 {{- if lt (int $auto.maxReplicas) (int $auto.minReplicas) -}}
 {{- fail (printf "workers.%s.autoscaling: maxReplicas (%v) is below minReplicas (%v)" $name $auto.maxReplicas $auto.minReplicas) -}}
 {{- end -}}
+{{- if and (eq $auto.mode "builtin") (eq $auto.scalingMode "rate") (gt (int $root.Values.streamShards) 1) -}}
+{{- fail (printf "workers.%s.autoscaling.scalingMode: rate is not available with streamShards=%v (the rate signal reads one stream); use lag" $name $root.Values.streamShards) -}}
+{{- end -}}
 {{- $_ := set $p "autoscaling" $auto -}}
 {{- $pools = append $pools $p -}}
 {{- end -}}
