@@ -11,10 +11,10 @@
  * The lookups use short-lived connections with the same credentials and TLS as the data connection
  * (the sentinels' own user and password for Sentinel).
  */
-import calculateSlot from 'cluster-key-slot';
 import type { ConnectionOptions } from 'node:tls';
 import { RespClient } from './resp-client';
 import type { RedisNode } from './redis-settings';
+import { keySlot } from './streams/slots';
 
 /** How to reach the nodes a lookup asks. */
 export interface LookupAuth {
@@ -70,11 +70,6 @@ export function sentinelEndpoint(sentinels: readonly RedisNode[], masterName: st
     }
     throw new Error(`no sentinel named the primary of ${masterName} (${errors.join('; ')})`);
   };
-}
-
-/** The hash slot of a key (hash tags respected), as the cluster computes it. */
-export function keySlot(key: string): number {
-  return calculateSlot(key);
 }
 
 /** A Cluster endpoint: the primary owning `key`'s slot. `moved` tells it of a MOVED reply. */
