@@ -179,18 +179,23 @@ describe('arrivalRise: the ramp projected one window ahead, nothing for a step, 
     expect(ok(rise)).toBe(true);
   });
 
-  test('Poisson-like noise on a flat load projects no rise in 200 decisions', () => {
-    const rnd = noise(16);
-    let added = 0;
-    const samples: { t: number; added: number }[] = [];
-    let rises = 0;
-    for (let s = 0; s < 210; s++) {
-      // 160/s ± about 2√160 per second.
-      added += Math.round(160 + (rnd() - 0.5) * 4 * Math.sqrt(160));
-      samples.push({ t: s * S, added });
-      if (s >= 10 && arrivalRise(samples.slice(-12), 5) > 0) rises += 1;
+  test('noise of Poisson size on a flat 160/s: a rise is projected in at most 0.1 % of 6,000 decisions, each under a replica', () => {
+    const rises: number[] = [];
+    for (const seed of [16, 1, 2, 3, 4, 5]) {
+      const rnd = noise(seed);
+      let added = 0;
+      const samples: { t: number; added: number }[] = [];
+      for (let s = 0; s < 1010; s++) {
+        // 160/s, uniform noise with about 1.15 times the Poisson spread (√160 per second).
+        added += Math.round(160 + (rnd() - 0.5) * 4 * Math.sqrt(160));
+        samples.push({ t: s * S, added });
+        const rise = s >= 10 ? arrivalRise(samples.slice(-12), 5) : 0;
+        if (rise > 0) rises.push(rise);
+      }
     }
-    expect(rises).toBe(0);
+    // With a 2σ gate instead of 3σ this was 73 of 6,000; with 3σ, 4 (each 6–22/s, a replica is 40/s here).
+    expect(rises.length).toBeLessThanOrEqual(6);
+    expect(Math.max(0, ...rises)).toBeLessThan(40);
   });
 
   test('too few samples, or a window not yet covered, give 0', () => {
