@@ -14,11 +14,12 @@ demo: demo-prerequisites install build ## Run the whole system locally (own redi
 demo-prerequisites:
 	@bash scripts/demo.sh --check
 
-test: install build tools ## Build, then every test suite (the reliability suite last, alone); prints "jest: N passed, N failed"
-	@mkdir -p .tmp && rm -f $(JEST_OUT) .tmp/jest-reliability.json
+test: install build tools ## Build, then every test suite (the reliability and redis-ha suites last, each alone); prints "jest: N passed, N failed"
+	@mkdir -p .tmp && rm -f $(JEST_OUT) .tmp/jest-reliability.json .tmp/jest-redis-ha.json
 	@$(JEST) --selectProjects $(UNIT_PROJECTS) --json --outputFile=$(JEST_OUT) ; s1=$$? ; \
 	  $(JEST) --selectProjects reliability --runInBand --json --outputFile=.tmp/jest-reliability.json ; s2=$$? ; \
-	  node scripts/jest-summary.mjs $(JEST_OUT) .tmp/jest-reliability.json ; [ $$s1 -eq 0 ] && [ $$s2 -eq 0 ]
+	  $(JEST) --selectProjects redis-ha --runInBand --json --outputFile=.tmp/jest-redis-ha.json ; s3=$$? ; \
+	  node scripts/jest-summary.mjs $(JEST_OUT) .tmp/jest-reliability.json .tmp/jest-redis-ha.json ; [ $$s1 -eq 0 ] && [ $$s2 -eq 0 ] && [ $$s3 -eq 0 ]
 
 test-unit: install build tools ## Every suite but the reliability suite
 	@mkdir -p .tmp

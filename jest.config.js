@@ -36,6 +36,8 @@ module.exports = {
     project('chart', 'charts/test'),
     project('demo', 'scripts/test'),
     project('reliability', 'test/reliability'),
+    // Redis as production runs it (Sentinel, Cluster, TLS): private redis-server processes; run in band after reliability.
+    project('redis-ha', 'test/redis-ha'),
     project('examples', 'examples'),
     project('packages', 'test/packages'),
     // The cluster suite: needs `make cluster-up` (make test-k8s runs it). Its slow steps pass their

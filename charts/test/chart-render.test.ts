@@ -15,12 +15,8 @@ import { workerConfig } from '../../services/worker/src/config';
 import { lagExporterConfig } from '../../services/lag-exporter/src/config';
 import { autoscalerConfig } from '../../services/autoscaler/src/config';
 import { parsePools } from '../../services/autoscaler/src/pools-config';
+import { containerEnv, StandInFiles, type EnvVar, type PodFiles } from './support/container-env';
 
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
-}
 interface ContainerSpec {
   name: string;
   args?: string[];
@@ -53,7 +49,7 @@ const workloads = (objs: K8sObject[]): Workload[] => objs.filter((o) => podSpecO
 const envOf = (c: ContainerSpec): Map<string, EnvVar> => new Map((c.env ?? []).map((e) => [e.name, e]));
 
 test('there is a ci values file for every autoscaling mode and the main variants', () => {
-  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'keda-external', 'none', 'external-redis', 'redis-auth', 'monitoring-operator', 'local-cluster']) {
+  for (const f of ['builtin', 'keda-redis', 'keda-metrics-api', 'keda-prometheus', 'keda-external', 'none', 'external-redis', 'external-redis-sentinel', 'external-redis-cluster', 'redis-auth', 'monitoring-operator', 'local-cluster']) {
     expect(CI).toContain(`${f}-values.yaml`);
   }
 });
@@ -93,14 +89,17 @@ describe.each(CI)('%s', (file) => {
     const objs = renderCi(file);
     const worker = one(objs, 'Deployment', '-worker') as Workload;
     const mode = modeOf(file);
+    // Its owners: a ScaledObject targeting it, or the autoscaler serving it (POOLS names it).
+    const scaledObjects = find(objs, 'ScaledObject').filter((so) => (so as K8sObject & { spec: { scaleTargetRef: { name: string } } }).spec.scaleTargetRef.name === worker.metadata.name);
+    const autoscaler = find(objs, 'Deployment', '-autoscaler')[0] as Workload | undefined;
+    const builtin = autoscaler ? (JSON.parse(envOf(autoscaler.spec.template.spec.containers[0]!).get('POOLS')!.value!) as Array<{ deployment: string }>).some((p) => p.deployment === worker.metadata.name) : false;
     if (mode === 'none') {
       expect(worker.spec.replicas).toEqual(expect.any(Number));
-      expect(find(objs, 'ScaledObject')).toHaveLength(0);
-      expect(find(objs, 'Deployment', '-autoscaler')).toHaveLength(0);
+      expect(scaledObjects).toHaveLength(0);
+      expect(builtin).toBe(false);
     } else {
       expect('replicas' in worker.spec).toBe(false);
-      const owners = find(objs, 'ScaledObject').length + find(objs, 'Deployment', '-autoscaler').length;
-      expect(owners).toBe(1);
+      expect(scaledObjects.length + (builtin ? 1 : 0)).toBe(1);
     }
   });
 
@@ -119,12 +118,12 @@ describe.each(CI)('%s', (file) => {
     expect(c.ports).toEqual([{ name: 'http', containerPort: 8081, protocol: 'TCP' }]);
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'http' });
-    const pdb = one(objs, 'PodDisruptionBudget') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    const pdb = find(objs, 'PodDisruptionBudget').find((o) => o.metadata.name === worker.metadata.name) as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
     for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(worker.spec.template.metadata.labels[k]).toBe(v);
     expect(pod.topologySpreadConstraints?.length).toBeGreaterThan(0);
   });
 
-  test('services use the contract: one image, `node services/<name>/dist/main.js`, their default ports, REDIS_URL never with a literal password', () => {
+  test('services use the contract: one image, `node services/<name>/dist/main.js`, their default ports, one Redis topology, never a literal password', () => {
     const objs = renderCi(file);
     const ports: Record<string, number> = { producer: 8080, worker: 8081, 'lag-exporter': 8082, autoscaler: 8083 };
     const images = new Set<string>();
@@ -137,10 +136,13 @@ describe.each(CI)('%s', (file) => {
       expect(c.args).toEqual([`services/${component}/dist/main.js`]);
       const env = envOf(c);
       expect(env.get('PORT')?.value).toBe(String(ports[component]));
-      const url = env.get('REDIS_URL')!;
-      expect(url).toBeDefined();
-      if (url.value !== undefined) expect(url.value).toMatch(/^rediss?:\/\/(:\$\(REDIS_PASSWORD\)@|[^:@/]+:\$\(REDIS_PASSWORD\)@|[^@]+$)/);
-      else expect(url.valueFrom?.secretKeyRef).toBeDefined();
+      // Exactly one topology variable (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES).
+      expect(['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter((n) => env.has(n))).toHaveLength(1);
+      const url = env.get('REDIS_URL');
+      if (url?.value !== undefined) expect(url.value).toMatch(/^rediss?:\/\/(:\$\(REDIS_PASSWORD\)@|[^:@/]+:\$\(REDIS_PASSWORD\)@|[^@]+$)/);
+      else if (url) expect(url.valueFrom?.secretKeyRef).toBeDefined();
+      // Passwords come from Secrets (a variable or a mounted file), never from a literal value.
+      for (const name of ['REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']) if (env.has(name)) expect({ name, from: env.get(name)!.valueFrom?.secretKeyRef !== undefined }).toEqual({ name, from: true });
     }
     expect(images.size).toBe(1);
     // No credential comes from values: the chart generates only random ones, kept across upgrades: the
@@ -426,25 +428,14 @@ describe('the environment the chart renders is one every service accepts', () =>
     'lag-exporter': lagExporterConfig as unknown as Def,
     autoscaler: autoscalerConfig as unknown as Def,
   };
-  /** A container's environment as the kubelet would give it: valueFrom filled with stand-ins, $(VAR) expanded. */
-  const envOfContainer = (c: ContainerSpec): Record<string, string> => {
-    const env: Record<string, string> = {};
-    for (const e of c.env ?? []) {
-      let v = e.value;
-      if (v === undefined) {
-        const f = e.valueFrom?.fieldRef?.fieldPath;
-        const s = e.valueFrom?.secretKeyRef;
-        v = f === 'metadata.name' ? 'pod-0' : f === 'metadata.namespace' ? 'stream-workers' : s && e.name === 'REDIS_URL' ? 'redis://managed-redis:6379' : s ? 's3cret' : '';
-      }
-      env[e.name] = v.replace(/\$\(([A-Z_]+)\)/g, (m, n: string) => env[n] ?? m);
-    }
-    return env;
-  };
+  // Secret files the containers mount (passwords, TLS PEM) as real files with stand-in content.
+  const files = new StandInFiles();
+  afterAll(() => files.remove());
   const services = (objs: K8sObject[]) =>
     workloads(objs)
       .map((w) => {
         const labels = w.spec.template.metadata.labels;
-        return { component: labels['stream-workers.io/pool'] ? 'worker' : labels['app.kubernetes.io/component']!, env: envOfContainer(w.spec.template.spec.containers[0]!) };
+        return { component: labels['stream-workers.io/pool'] ? 'worker' : labels['app.kubernetes.io/component']!, env: containerEnv(w.spec.template.spec as unknown as PodFiles, files) };
       })
       .filter((s) => s.component in CONFIGS);
 
@@ -483,13 +474,16 @@ describe('the environment the chart renders is one every service accepts', () =>
   test('every variable of every service is set from a value (the optional ones when their value is given), and the chart defaults are the services\' defaults', () => {
     // Not for a cluster: KUBECONFIG (the service account is used), WORKER_SCRIPT, JANITOR_IDLE_MS and
     // WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE (TARGET_KIND=local).
-    // REDIS_PASSWORD_FILE: the chart passes the ACL user's password as REDIS_PASSWORD from its Secret.
-    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'WORKER_REDIS_USERNAME', 'WORKER_REDIS_PASSWORD_FILE', 'REDIS_PASSWORD_FILE']);
+    const notInCluster = new Set(['KUBECONFIG', 'WORKER_SCRIPT', 'JANITOR_IDLE_MS', 'WORKER_REDIS_USERNAME', 'WORKER_REDIS_PASSWORD_FILE']);
     // The autoscaler serves its pools through POOLS, which replaces the single-target variables.
     const replacedByPools = new Set(['STREAM', 'GROUP', 'TARGET_KIND', 'TARGET_NAME', 'TARGET_PER_REPLICA', 'ACTIVATION', 'MIN_REPLICAS', 'MAX_REPLICAS', 'POLL_INTERVAL_MS', 'COOLDOWN_S', 'SCALE_DOWN_WINDOW_S', 'FALLBACK_REPLICAS', 'POD_SELECTOR',
       'SCALING_MODE', 'TARGET_DRAIN_S', 'TARGET_LAG_SECONDS', 'RATE_WINDOW_S', 'ACTIVATION_WATCH']);
     // The simulated handler's variables go only to workers without HANDLER.
-    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5'] }));
+    const withHandler = services(render({ set: ['worker.handler=/app/handler.js', 'lagExporter.groups={workers}', 'autoscaling.fallback.replicas=2', 'autoscaling.targetLagSeconds=5', 'worker.deadLetterStream=events:dead'] }));
+    // The external Redis topologies (Sentinel with its credentials and mutual TLS; Cluster; one server with a user).
+    const sentinel = services(renderCi('external-redis-sentinel-values.yaml'));
+    const cluster = services(renderCi('external-redis-cluster-values.yaml'));
+    const sentinelUser = services(render({ valuesFiles: [join(CI_DIR, 'external-redis-sentinel-values.yaml')], set: ['externalRedis.sentinel.username=sentinel-user', 'externalRedis.usernameKey=user'] }));
     const simulated = services(render({ set: ['worker.simulation.poisonType=poison', 'redis.acl.enabled=true'] }));
     // The producer's jwt variables go only to producers with producer.auth.mode=jwt (JWKS from a URL or a ConfigMap).
     const jwt = ['producer.auth.mode=jwt', 'producer.auth.jwt.issuer=https://kubernetes.default.svc'];
@@ -497,7 +491,7 @@ describe('the environment the chart renders is one every service accepts', () =>
     const jwtFile = services(render({ set: [...jwt, 'producer.auth.jwt.jwksConfigMap=cluster-jwks'] }));
     for (const [component, def] of Object.entries(CONFIGS)) {
       const names = Object.values(def.specs).map((s) => s.name).filter((n) => !notInCluster.has(n) && !(component === 'autoscaler' && replacedByPools.has(n)));
-      const set = new Set([...withHandler, ...simulated, ...jwtUrl, ...jwtFile].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
+      const set = new Set([...withHandler, ...simulated, ...jwtUrl, ...jwtFile, ...sentinel, ...cluster, ...sentinelUser].filter((s) => s.component === component).flatMap((s) => Object.keys(s.env)));
       expect({ component, unset: names.filter((n) => !set.has(n)) }).toEqual({ component, unset: [] });
     }
     // Defaults: what the chart renders parses to what the service would use without the variable,

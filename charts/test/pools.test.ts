@@ -46,7 +46,9 @@ describe('examples/two-pools/values.yaml', () => {
   test('each pool reads its stream with its group, runs its image and handler, with the defaults it inherits and its overrides', () => {
     const inv = deployment(objs, 'inventory').spec.template.spec.containers[0]!;
     expect(inv.image).toBe('registry.example.com/shop/inventory-worker:1.0');
-    expect(env(inv)).toMatchObject({ STREAM: 'orders', GROUP: 'inventory', HANDLER: '/app/handlers/handler.js', CONCURRENCY: '20', CLAIM_IDLE_MS: '30000', DEAD_LETTER_STREAM: 'orders:dlq' });
+    expect(env(inv)).toMatchObject({ STREAM: 'orders', GROUP: 'inventory', HANDLER: '/app/handlers/handler.js', CONCURRENCY: '20', CLAIM_IDLE_MS: '30000' });
+    // The dead-letter stream is left to the worker (orders:dlq; {orders}:dlq in Redis Cluster; one per shard).
+    expect(env(inv)).not.toHaveProperty('DEAD_LETTER_STREAM');
     const note = deployment(objs, 'notification');
     const n = note.spec.template.spec.containers[0]!;
     expect(env(n)).toMatchObject({ STREAM: 'orders', GROUP: 'notification', SMTP_HOST: 'smtp.example.com' });

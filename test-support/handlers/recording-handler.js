@@ -6,17 +6,20 @@
 //   "flaky":  fails its first data.failures (default 2) deliveries, then succeeds
 //   other:    waits RECORD_WORK_MS (default 0)
 // Environment: RECORD_KEY (required: hashes <RECORD_KEY>:started and <RECORD_KEY>:done), REDIS_URL,
-// REDIS_USERNAME and REDIS_PASSWORD (the chart keeps the password out of REDIS_URL).
+// REDIS_USERNAME and REDIS_PASSWORD (the chart keeps the password out of REDIS_URL); or RECORD_REDIS_URL,
+// a Redis of its own for the ledger (e.g. when the worker reaches its Redis through Sentinel), used
+// as given (no credentials added).
 'use strict';
 const Redis = require('ioredis');
 
 const key = process.env.RECORD_KEY;
 if (!key) throw new Error('RECORD_KEY is required by the recording handler');
-const credentials = {
+const ledgerUrl = process.env.RECORD_REDIS_URL;
+const credentials = ledgerUrl ? {} : {
   ...(process.env.REDIS_USERNAME ? { username: process.env.REDIS_USERNAME } : {}),
   ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
 };
-const redis = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, ...credentials });
+const redis = new Redis(ledgerUrl || process.env.REDIS_URL || 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null, ...credentials });
 redis.on('error', () => undefined);
 const workMs = Number(process.env.RECORD_WORK_MS || 0);
 const slowMs = Number(process.env.RECORD_SLOW_MS || 3000);

@@ -18,13 +18,23 @@ producer worker exporter autoscaler admin
 -@all +ping +hello +auth +client|setname +client|id +select +info +echo
 {{- end -}}
 
-{{/* The streams and dead-letter streams of every pool the chart renders (one `worker` user serves them all). */}}
+{{/*
+The key patterns of one stream (root, stream): the stream itself, or with streamShards > 1 its shard
+keys `S{0}` … as the pattern `S{*}` (braces are literal in Redis' glob patterns).
+*/}}
+{{- define "sw.aclStreamPattern" -}}
+{{- if gt (int .root.Values.streamShards) 1 }}{{ printf "%s{*}" .stream }}{{ else }}{{ .stream }}{{ end -}}
+{{- end -}}
+
+{{/* The streams and dead-letter streams of every pool the chart renders (one `worker` user serves them all), as key patterns. */}}
 {{- define "sw.aclWorkerKeys" -}}
+{{- $root := . -}}
 {{- $streams := list -}}
 {{- $dlqs := list -}}
 {{- range (include "sw.pools" . | fromJson).pools -}}
-{{- $streams = append $streams .stream -}}
-{{- $dlqs = append $dlqs (.deadLetterStream | default (printf "%s:dlq" .stream)) -}}
+{{- $pattern := include "sw.aclStreamPattern" (dict "root" $root "stream" .stream) -}}
+{{- $streams = append $streams $pattern -}}
+{{- $dlqs = append $dlqs (.deadLetterStream | default (printf "%s:dlq" $pattern)) -}}
 {{- end -}}
 {{- dict "streams" ($streams | uniq) "dlqs" ($dlqs | uniq) | toJson -}}
 {{- end -}}
@@ -35,7 +45,9 @@ producer worker exporter autoscaler admin
 {{- $keys := include "sw.aclWorkerKeys" $root | fromJson -}}
 {{- $conn := include "sw.aclConnection" $root -}}
 {{- if eq .user "producer" -}}
-{{- $streams := concat (default (list $root.Values.stream) $root.Values.producer.streams) $keys.streams | uniq -}}
+{{- $given := list -}}
+{{- range (default (list $root.Values.stream) $root.Values.producer.streams) }}{{ $given = append $given (include "sw.aclStreamPattern" (dict "root" $root "stream" .)) }}{{ end -}}
+{{- $streams := concat $given $keys.streams | uniq -}}
 resetkeys{{ range $streams }} ~{{ . }} ~{{ . }}:idem:*{{ end }} resetchannels {{ $conn }} +xadd +evalsha +eval +get +set
 {{- else if eq .user "worker" -}}
 resetkeys{{ range $keys.streams }} ~{{ . }}{{ end }} resetchannels {{ $conn }} +xreadgroup +xack +xclaim +xautoclaim +xgroup|create +xgroup|createconsumer +xgroup|delconsumer +xinfo|groups +xinfo|consumers +xinfo|stream +xpending +xlen +xrange +multi +exec +evalsha +eval +script|load +client|unblock ({{ range $keys.dlqs }}~{{ . }} {{ end }}+xadd)

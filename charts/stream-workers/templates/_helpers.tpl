@@ -102,42 +102,6 @@ default
 {{- toYaml .Values.containerSecurityContext -}}
 {{- end -}}
 
-{{/*
-REDIS_URL and the credentials for the services. No password is ever in values or in REDIS_URL: the
-in-chart Redis's password comes from its Secret as REDIS_PASSWORD (the services apply it to the URL
-in memory); an external Redis takes a plain URL or the whole URL from a Secret.
-*/}}
-{{- define "sw.redisEnv" -}}
-{{- if .Values.redis.enabled }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s:6379" (include "sw.redisHost" .) | quote }}
-{{- if .Values.redis.acl.enabled }}
-{{- /* Each service's user and password come from sw.redisUserEnv (REDIS_USERNAME, REDIS_PASSWORD). */}}
-{{- else if .Values.redis.auth.enabled }}
-{{- with .Values.redis.auth.username }}
-- name: REDIS_USERNAME
-  value: {{ . | quote }}
-{{- end }}
-- name: REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "sw.redisAuthSecret" . }}
-      key: {{ .Values.redis.auth.passwordKey }}
-{{- end }}
-{{- else if .Values.externalRedis.existingSecret }}
-- name: REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.externalRedis.existingSecret }}
-      key: {{ .Values.externalRedis.urlKey }}
-{{- else }}
-- name: REDIS_URL
-  value: {{ required "externalRedis.url or externalRedis.existingSecret is required when redis.enabled is false" .Values.externalRedis.url | quote }}
-{{- end }}
-- name: LOG_LEVEL
-  value: {{ .Values.logLevel | quote }}
-{{- end -}}
-
 {{/* Probes on a service's HTTP port. */}}
 {{- define "sw.probes" -}}
 startupProbe:

@@ -55,6 +55,9 @@ does not render) and podSelector (the pods' labels as key=value,…; empty when 
 {{- fail (printf "workers.%s: stream %q and group %q are already consumed by pool %q; give each pool reading the same stream its own group" $name $p.stream $p.group (get $seen $key)) -}}
 {{- end -}}
 {{- $_ := set $seen $key $name -}}
+{{- if and $p.deadLetterStream (gt (int $root.Values.streamShards) 1) -}}
+{{- fail (printf "workers.%s.deadLetterStream: must stay empty with streamShards=%v (each shard has its own dead-letter stream, %s{i}:dlq)" $name $root.Values.streamShards $p.stream) -}}
+{{- end -}}
 {{- $ext := default dict $p.external -}}
 {{- $_ := set $p "external" (not (empty $ext.deploymentName)) -}}
 {{- $_ := set $p "externalPodLabels" (default dict $ext.podLabels) -}}
@@ -77,6 +80,9 @@ does not render) and podSelector (the pods' labels as key=value,…; empty when 
 {{- $auto := include "sw.deepMerge" (dict "base" (omit $root.Values.autoscaling "builtin" "kedaRedis") "over" (default dict $p.autoscaling)) | fromJson -}}
 {{- if lt (int $auto.maxReplicas) (int $auto.minReplicas) -}}
 {{- fail (printf "workers.%s.autoscaling: maxReplicas (%v) is below minReplicas (%v)" $name $auto.maxReplicas $auto.minReplicas) -}}
+{{- end -}}
+{{- if and (eq $auto.mode "builtin") (eq $auto.scalingMode "rate") (gt (int $root.Values.streamShards) 1) -}}
+{{- fail (printf "workers.%s.autoscaling.scalingMode: rate is not available with streamShards=%v (the rate signal reads one stream); use lag" $name $root.Values.streamShards) -}}
 {{- end -}}
 {{- $_ := set $p "autoscaling" $auto -}}
 {{- $pools = append $pools $p -}}

@@ -3,7 +3,7 @@
  * own keys deleted (with the user's Redis), the private redis-server stopped, and the summary.
  */
 import type Redis from 'ioredis';
-import { deadLetterKey, type LocalRedis } from '@stream-workers/core';
+import { deadLetterKey, idempotencyPattern, type LocalRedis } from '@stream-workers/core';
 import type { StopRecord } from './demo-processes';
 import { ledgerKey } from './handler';
 import type { LoadDriver } from './load-driver';
@@ -35,7 +35,7 @@ export async function deleteDemoKeys(r: Redis, stream: string): Promise<void> {
   await r.del(stream, deadLetterKey(stream), ledgerKey(stream));
   let cursor = '0';
   do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${stream}:idem:*`, 'COUNT', 1000);
+    const [next, keys] = await r.scan(cursor, 'MATCH', idempotencyPattern(stream), 'COUNT', 1000);
     cursor = next;
     if (keys.length) await r.unlink(...keys);
   } while (cursor !== '0');

@@ -1,5 +1,5 @@
 import { parsePools, type PoolSpec } from './pools-config';
-import { ConfigError, DEFAULT_GROUP, DEFAULT_RATE_POLICY, DEFAULT_STREAM, SCALING_MODES, bool, commonSpecs, defaultOf, defineConfig, int, oneOf, optionalStr, str, type ConfigOf, type VarSpec } from '@stream-workers/core';
+import { ConfigError, DEFAULT_GROUP, DEFAULT_RATE_POLICY, DEFAULT_STREAM, SCALING_MODES, bool, commonSpecs, defaultOf, defineConfig, int, oneOf, optionalStr, str, streamShardsSpec, type ConfigOf, type VarSpec } from '@stream-workers/core';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const STREAM_NAME = /^[^\s*?[\]]+$/;
@@ -27,6 +27,8 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   ...commonSpecs(8083),
   stream: str('STREAM', { description: 'Stream whose consumer group backlog drives the scaling', default: DEFAULT_STREAM, pattern: STREAM_NAME, patternText: 'a stream name without spaces or glob characters' }),
   group: str('GROUP', { description: 'Consumer group of the workers', default: DEFAULT_GROUP }),
+  /** `STREAM_SHARDS`: the signal is the total over `STREAM{0}` … (core streams/sharded-backlog.ts). */
+  streamShards: streamShardsSpec(),
   targetKind: oneOf('TARGET_KIND', ['deployment', 'local'] as const, {
     description: '`deployment`: a Deployment scaled through the Kubernetes API (`scale` subresource); `local`: worker processes started on this machine (demo, tests)',
     default: 'deployment',
@@ -48,7 +50,7 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   targetLagSeconds: optionalInt('TARGET_LAG_SECONDS', 'SCALING_MODE=rate: backlog-age objective: enough replicas that an entry arriving now waits at most this long behind the backlog; unset = none', 1),
   rateWindowS: int('RATE_WINDOW_S', { description: 'SCALING_MODE=rate: window over which the arrival and service rates are measured', default: DEFAULT_RATE_POLICY.rateWindowS, min: 1, max: 600, unit: 's' }),
   activationWatch: bool('ACTIVATION_WATCH', {
-    description: 'At 0 replicas, wait for the first new entry with a blocking XREAD on a dedicated connection and decide at once (activation within about a second instead of POLL_INTERVAL_MS)',
+    description: 'At 0 replicas, wait for the first new entry with a blocking XREAD on a dedicated connection and decide at once (activation within about a second instead of POLL_INTERVAL_MS); not used with STREAM_SHARDS > 1 (polling activates)',
     default: true,
   }),
   activation: int('ACTIVATION', { description: 'Scale up from 0 only when outstanding is strictly above this', default: 0, min: 0 }),
@@ -94,6 +96,10 @@ export const autoscalerConfig = defineConfig('autoscaler', {
     description: "TARGET_KIND=local: file holding the workers' Redis password; when this or WORKER_REDIS_USERNAME is set, the workers get REDIS_URL without the autoscaler's credentials",
   }),
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
-}, (c) => (c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []));
+}, (c) => [
+  ...(c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []),
+  // The rate signal reads one stream's entries-added/entries-read; summing rates over shards is not implemented.
+  ...(c.streamShards > 1 && c.scalingMode === 'rate' ? [new ConfigError('SCALING_MODE', c.scalingMode, `lag with STREAM_SHARDS=${c.streamShards} (the rate mode reads one stream)`)] : []),
+]);
 
 export type AutoscalerConfig = ConfigOf<typeof autoscalerConfig.specs>;

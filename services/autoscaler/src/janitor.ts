@@ -58,6 +58,33 @@ export interface JanitorMetrics {
   kept: { set(n: number): void };
 }
 
+/**
+ * The janitor's metrics for a sharded stream (one janitor per shard key): one counter and one gauge in
+ * `registry`; the gauge shows the sum of the shards' last runs. Returns the sink of shard `i`.
+ */
+export function shardedJanitorMetrics(registry: Registry, shards: number): (i: number) => JanitorMetrics {
+  const deleted = new Counter({
+    name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
+    help: 'Consumers of gone workers deleted by the janitor (each had 0 pending entries)',
+    registers: [registry],
+  });
+  const gauge = new Gauge({
+    name: `${METRIC_PREFIX}autoscaler_janitor_consumers_kept_pending`,
+    help: 'Consumers of gone workers kept at the last janitor run because they still hold pending entries',
+    registers: [registry],
+  });
+  const kept = new Array<number>(shards).fill(0);
+  return (i) => ({
+    deleted: { inc: (n) => deleted.inc(n) },
+    kept: {
+      set: (n) => {
+        kept[i] = n;
+        gauge.set(kept.reduce((a, b) => a + b, 0));
+      },
+    },
+  });
+}
+
 /** The atomic check-and-delete of a consumer (return codes in core's lua/delete-consumer-if-empty.lua). */
 const DELETE_IF_EMPTY = new LuaScript('delete-consumer-if-empty');
 

@@ -5,12 +5,12 @@
  * and the ops server until SIGTERM/SIGINT.
  */
 import { join } from 'node:path';
-import { OpsServer, isRedisReady, redactUrl, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, isRedisReady, redactUrl, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
-import { Janitor, type LivenessProbe } from './janitor';
+import { Janitor, shardedJanitorMetrics, type LivenessProbe } from './janitor';
 import { electionFor, type LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
@@ -83,15 +83,19 @@ void runService({
       logFields: { stream, group },
     });
     const watch = createActivationWatch(config, autoscaler, logger);
-    const janitor =
+    // One janitor per shard key (the consumers live on each shard's group), one set of metrics.
+    const janitorMetrics = config.streamShards > 1 ? shardedJanitorMetrics(registry, config.streamShards) : undefined;
+    const janitors =
       config.janitorIntervalMs > 0
-        ? new Janitor({
-            redis: redis(), stream, group, logger, probe, goneMinIdleMs, registry,
+        ? shardKeys(stream, config.streamShards).map((key, i) => new Janitor({
+            redis: redis(), stream: key, group, logger, probe, goneMinIdleMs,
+            ...(janitorMetrics ? { metrics: janitorMetrics(i) } : { registry }),
             ...(unknownIdleMs !== undefined ? { unknownIdleMs } : {}),
             intervalMs: config.janitorIntervalMs,
             ...(isLeader ? { shouldRun: isLeader } : {}),
-          })
-        : undefined;
+          }))
+        : [];
+    const janitor = janitors.length > 0 ? { start: () => janitors.forEach((j) => j.start()), close: async () => void (await Promise.all(janitors.map((j) => j.close()))) } : undefined;
     const ops = new OpsServer({
       port: config.port,
       registry,

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { Express, Request, Response, NextFunction } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readGroupBacklog, type Logger, type BacklogResult } from '@stream-workers/core';
+import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readShardedBacklog, shardKey, type Logger, type BacklogResult } from '@stream-workers/core';
 import { LagCollector } from './collector';
 
 /** Options for {@link LagExporter}. */
@@ -24,6 +24,8 @@ export interface LagExporterOptions {
   discoveryIntervalMs?: number;
   /** Most entries counted per group whose lag Redis does not give; default 100. */
   countLimit?: number;
+  /** `STREAM_SHARDS`: N > 1 exports the pool totals of sharded streams, and `/api/v1/backlog?stream=S` answers S's total. */
+  shards?: number;
 }
 
 /** The JSON answer of `GET /api/v1/backlog` (KEDA's metrics-api scaler reads `outstanding`). */
@@ -77,6 +79,7 @@ export class LagExporter {
       scrapeTimeoutMs: this.timeoutMs,
       ...(opts.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: opts.discoveryIntervalMs } : {}),
       ...(opts.countLimit !== undefined ? { countLimit: opts.countLimit } : {}),
+      shards: opts.shards ?? 1,
     });
     this.ops = new OpsServer({
       port: opts.port,
@@ -121,7 +124,10 @@ export class LagExporter {
   private async backlog(req: Request): Promise<BacklogResponse> {
     const stream = param(req, 'stream');
     const group = param(req, 'group');
-    if (!this.streamFilters.some((re) => re.test(stream))) {
+    // A sharded stream is exported when its shard keys are.
+    const shards = this.opts.shards ?? 1;
+    const exported = (name: string): boolean => this.streamFilters.some((re) => re.test(name));
+    if (!exported(stream) && !(shards > 1 && exported(shardKey(stream, 0, shards)))) {
       throw new HttpProblem({ title: 'Not Found', status: 404, detail: `stream "${stream}" is not exported (STREAMS=${this.opts.streams.join(',')})`, stream });
     }
     if (this.groupFilter && !this.groupFilter.has(group)) {
@@ -131,7 +137,7 @@ export class LagExporter {
     let result: BacklogResult;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const read = readGroupBacklog(this.opts.redis, stream, group, undefined, this.opts.countLimit);
+      const read = readShardedBacklog(this.opts.redis, stream, group, shards, undefined, this.opts.countLimit);
       read.catch(() => undefined);
       result = await Promise.race([
         read,

@@ -4,6 +4,8 @@ import {
   DEFAULT_COUNT_LIMIT,
   discoverStreams,
   errorFields,
+  groupBySlot,
+  isClusterClient,
   readAllBacklogs,
   readAllBacklogsOver,
   type Logger,
@@ -44,6 +46,8 @@ export interface LagCollectorOptions {
    * core `readAllBacklogs` on `redis` itself (`auto`: Lua scripts, plain commands where refused).
    */
   mode?: 'resp' | 'auto' | 'commands';
+  /** `STREAM_SHARDS`: with N > 1 the pool's totals of each sharded stream are exported too (shard-totals.ts). */
+  shards?: number;
 }
 
 /** What one scrape read. */
@@ -87,9 +91,11 @@ export class LagCollector {
     this.now = opts.now ?? Date.now;
     this.literals = opts.streams.filter((s) => !GLOB.test(s));
     this.patterns = opts.streams.filter((s) => GLOB.test(s));
-    const respOptions = (opts.mode ?? 'resp') === 'resp' ? respOptionsOf(opts.redis, `${opts.redis.options.connectionName ?? 'lag-exporter'}:scrape`) : undefined;
+    // A cluster client: no own RESP connection (the streams sit on several nodes); reads go through the
+    // client, which routes each slot's keys to its node and follows MOVED/ASK.
+    const respOptions = (opts.mode ?? 'resp') === 'resp' && !isClusterClient(opts.redis) ? respOptionsOf(opts.redis, `${opts.redis.options.connectionName ?? 'lag-exporter'}:scrape`) : undefined;
     this.resp = respOptions && new RespConnection(respOptions);
-    registerScrapeGauges(opts.registry, () => this.scrape(), (o) => this.rendered(o));
+    registerScrapeGauges(opts.registry, () => this.scrape(), (o) => this.rendered(o), opts.shards ?? 1);
   }
 
   /** The stream and group series of a scrape as text (rendered while it was read). */
@@ -177,9 +183,16 @@ export class LagCollector {
       onStreams: (part: StreamBacklogs[]) => text.add(part),
     };
     const sorted = [...names].sort();
-    const streams = this.resp
-      ? await readAllBacklogsOver(this.resp, sorted, options)
-      : await readAllBacklogs(this.opts.redis, sorted, { ...options, ...(this.opts.mode === 'commands' ? { mode: 'commands' as const } : {}) });
+    const viaClient = { ...options, ...(this.opts.mode === 'commands' ? { mode: 'commands' as const } : {}) };
+    let streams: StreamBacklogs[];
+    if (this.resp) streams = await readAllBacklogsOver(this.resp, sorted, options);
+    else if (!isClusterClient(this.opts.redis)) streams = await readAllBacklogs(this.opts.redis, sorted, viaClient);
+    else {
+      // Redis Cluster: one read per slot (a script or pipeline must not cross slots), in parallel, each
+      // on the slot's node; each stream is read once, where it lives.
+      const parts = await Promise.all(groupBySlot(sorted, true).map((keys) => readAllBacklogs(this.opts.redis, keys, viaClient)));
+      streams = parts.flat().sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+    }
     return { streams, text };
   }
 }

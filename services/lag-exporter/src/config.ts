@@ -1,4 +1,4 @@
-import { commonSpecs, defineConfig, int, list, type ConfigOf } from '@stream-workers/core';
+import { commonSpecs, defineConfig, int, list, streamShardsSpec, type ConfigOf } from '@stream-workers/core';
 
 /**
  * The lag exporter's environment (docs/design.md, "Runtime contract"). `main.ts` parses it; everything
@@ -10,6 +10,8 @@ export const lagExporterConfig = defineConfig('lag-exporter', {
     description: 'Streams to export: names or Redis glob patterns (`events`, `orders:*`), found with `SCAN … TYPE stream`',
     default: ['*'],
   }),
+  /** `STREAM_SHARDS`: export the pool totals (`sharded_*`) of streams split into this many shards. */
+  streamShards: streamShardsSpec(),
   groups: list('GROUPS', {
     description: 'Consumer groups to export (exact names); unset = every group of every stream',
     default: [],

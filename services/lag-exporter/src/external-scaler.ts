@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type Redis from 'ioredis';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readGroupBacklog, type Logger } from '@stream-workers/core';
+import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readShardedBacklog, type Logger } from '@stream-workers/core';
 import { MetadataError, metricName, parseScalerMetadata, type ScalerMetadata } from './scaler-metadata';
 import { streamActivity, type ActivityCall } from './scaler-push';
 
@@ -36,6 +36,8 @@ export interface ExternalScalerOptions {
   streams: string[];
   groups?: string[];
   countLimit?: number;
+  /** `STREAM_SHARDS`: N > 1 makes a trigger on stream S read S's total over its shards. */
+  shards?: number;
   /** Window of the rate metric's arrival rate in s; default 30. */
   rateWindowS?: number;
 }
@@ -121,7 +123,7 @@ export class ExternalScalerServer {
   /** The trigger's value: outstanding (as `/api/v1/backlog`), or λ + waiting / drainSeconds for metric rate. */
   async read(m: ScalerMetadata): Promise<ScalerReading> {
     const [obs, info] = await Promise.all([
-      readGroupBacklog(this.opts.redis, m.stream, m.group, undefined, this.opts.countLimit),
+      readShardedBacklog(this.opts.redis, m.stream, m.group, this.opts.shards ?? 1, undefined, this.opts.countLimit),
       m.metric === 'rate' ? this.opts.redis.xinfo('STREAM', m.stream).catch(() => undefined) : Promise.resolve(undefined),
     ]);
     const outstanding = outstandingOf(obs);

@@ -29,10 +29,11 @@ void runService({
       scrapeTimeoutMs: config.scrapeTimeoutMs,
       discoveryIntervalMs: config.discoveryIntervalMs,
       countLimit: config.lagCountLimit,
+      shards: config.streamShards,
     });
     const scaler =
       config.grpcPort > 0
-        ? new ExternalScalerServer({ redis: redis(), logger, port: config.grpcPort, streams: config.streams, groups: config.groups, countLimit: config.lagCountLimit })
+        ? new ExternalScalerServer({ redis: redis(), logger, port: config.grpcPort, streams: config.streams, groups: config.groups, countLimit: config.lagCountLimit, shards: config.streamShards })
         : undefined;
     collectDefaultMetrics({ register: registry });
     shutdown.add('external scaler', () => scaler?.close()).add('http server', () => exporter.close());
@@ -45,6 +46,7 @@ void runService({
       start: () => ({
         redis: redactUrl(config.redisUrl),
         streams: config.streams,
+        streamShards: config.streamShards,
         groups: config.groups.length > 0 ? config.groups : 'all',
         scrapeTimeoutMs: config.scrapeTimeoutMs,
         discoveryIntervalMs: config.discoveryIntervalMs,

@@ -8,6 +8,7 @@ import type { Metric, Registry } from 'prom-client';
 import { METRIC_PREFIX } from '@stream-workers/core';
 import { GROUP_METRICS, type RenderedMetric, type RenderedScrape } from './text-cache';
 import type { ScrapeOutcome } from './collector';
+import { SHARDED_GROUP_METRICS, shardedTotals } from './shard-totals';
 
 /** A label set as prom-client passes it (the JSON view, {@link GaugeSnapshot}). */
 type Labels = Record<string, string>;
@@ -26,7 +27,7 @@ interface GaugeSnapshot {
  * Registers the exporter's gauges in `registry`: each collect() calls `scrape()` (the calls of one
  * scrape share one read) and renders text from `rendered(outcome)`.
  */
-export function registerScrapeGauges(registry: Registry, scrape: () => Promise<ScrapeOutcome>, rendered: (o: ScrapeOutcome & { ok: true }) => RenderedScrape): void {
+export function registerScrapeGauges(registry: Registry, scrape: () => Promise<ScrapeOutcome>, rendered: (o: ScrapeOutcome & { ok: true }) => RenderedScrape, shards = 1): void {
   const gauge = (name: string, help: string, samples: (o: ScrapeOutcome) => GaugeSnapshot['values'], text?: (r: RenderedScrape) => RenderedMetric | undefined): void => {
     const full = `${METRIC_PREFIX}${name}`;
     const snapshot = (values: GaugeSnapshot['values']): GaugeSnapshot => ({ name: full, help, type: 'gauge', aggregator: 'sum', values });
@@ -63,4 +64,17 @@ export function registerScrapeGauges(registry: Registry, scrape: () => Promise<S
       (r) => r.groups[i],
     );
   });
+  if (shards <= 1) return;
+  // Sharded streams (STREAM_SHARDS): the pool's totals beside the per-shard series (few series: plain gauges).
+  const totals = new WeakMap<ScrapeOutcome, ReturnType<typeof shardedTotals>>();
+  const totalsOf = (o: ScrapeOutcome & { ok: true }): ReturnType<typeof shardedTotals> => {
+    let t = totals.get(o);
+    if (!t) totals.set(o, (t = shardedTotals(o.streams, shards)));
+    return t;
+  };
+  gauge('sharded_stream_shards', 'Shards of a sharded stream found by this scrape (STREAM_SHARDS expected)', (o) => (o.ok ? totalsOf(o).map((t) => ({ value: t.shards, labels: { stream: t.stream } })) : []));
+  gauge('sharded_stream_length', 'Entries over every shard of a sharded stream', (o) => (o.ok ? totalsOf(o).map((t) => ({ value: t.length, labels: { stream: t.stream } })) : []));
+  for (const m of SHARDED_GROUP_METRICS) {
+    gauge(m.name, m.help, (o) => (o.ok ? totalsOf(o).flatMap((t) => t.groups.map((g) => ({ value: m.value(g), labels: { stream: t.stream, group: g.group } }))) : []));
+  }
 }

@@ -8,6 +8,7 @@ import {
   PublishUnavailableError,
   PublishValidationError,
   StreamProducer,
+  type KeyMode,
   EVENT_SCHEMA,
   binaryFieldName,
   isRedisReady,
@@ -49,6 +50,10 @@ export interface ProducerAppOptions {
   idempotencyTtlS?: number;
   /** Most events per batch request; default 1000. */
   batchMax?: number;
+  /** Shards of every stream (STREAM_SHARDS): events go to `S{i}` by partition key; default 1. */
+  streamShards?: number;
+  /** Key naming (`{ cluster: true }` in Redis Cluster); default one server. */
+  keyMode?: KeyMode;
   /** Deadline of Redis' confirmation in ms; default 2000. */
   publishTimeoutMs?: number;
   /** Who may publish (AUTH_MODE); default none. The app closes it in {@link ProducerApp.close}. */
@@ -91,6 +96,8 @@ export class ProducerApp {
       maxEventBytes,
       batchMax: opts.batchMax ?? 1000,
       timeoutMs: opts.publishTimeoutMs ?? 2000,
+      shards: opts.streamShards ?? 1,
+      ...(opts.keyMode ? { keyMode: opts.keyMode } : {}),
     });
     this.reader = new EventReader(maxEventBytes, opts.maxBatchBytes ?? 4 * 1024 * 1024);
     this.metrics = new ProducerMetrics(opts.registry);

@@ -1,4 +1,4 @@
-import { commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
+import { commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, streamShardsSpec, type ConfigOf } from '@stream-workers/core';
 
 /** Stream names a client may name in a URL: printable, no spaces, no glob characters. */
 const STREAM_NAME = /^[A-Za-z0-9_.:{}-]{1,200}$/;
@@ -32,6 +32,8 @@ export const producerConfig = defineConfig('producer', {
     max: 256 * 1024 * 1024,
     unit: 'bytes',
   }),
+  /** `STREAM_SHARDS`: Shards of every stream in STREAMS (events go to a shard by partition key). */
+  streamShards: streamShardsSpec(),
   /** `MAXLEN`: Approximate trim of each stream on append (`XADD … MAXLEN ~ n`); 0 = never trim. */
   maxLen: int('MAXLEN', {
     description: 'Approximate trim of each stream on append (`XADD … MAXLEN ~ n`); 0 = never trim',

@@ -4,7 +4,7 @@
  * serves `POST /v1/streams/:stream/events`, `/openapi.json`, `/livez`, `/readyz` and `/metrics` until
  * SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and closes Redis.
  */
-import { redactUrl, runService, waitForReady } from '@stream-workers/core';
+import { keyModeOf, redactUrl, runService, waitForReady } from '@stream-workers/core';
 import { producerConfig } from './config';
 import { ProducerApp } from './app';
 import { createAuthenticator } from './auth';
@@ -30,6 +30,8 @@ void runService({
       idempotencyTtlS: config.idempotencyTtlS,
       batchMax: config.batchMax,
       publishTimeoutMs: config.publishTimeoutMs,
+      streamShards: config.streamShards,
+      keyMode: keyModeOf(process.env),
     });
     shutdown.add('http server', () => app.close());
     let redisReady = false;
@@ -44,6 +46,7 @@ void runService({
         redis: redactUrl(config.redisUrl),
         redisReady,
         streams: config.streams,
+        streamShards: config.streamShards,
         maxEventBytes: config.maxEventBytes,
         maxBatchBytes: config.maxBatchBytes,
         maxLen: config.maxLen,

@@ -1,7 +1,33 @@
 import { hostname } from 'node:os';
-import { DEFAULT_ENVELOPE_FIELD, DEFAULT_GROUP, DEFAULT_STREAM, ENVELOPES, commonSpecs, defineConfig, int, num, oneOf, optionalStr, str, type ConfigOf } from '@stream-workers/core';
+import {
+  ConfigError, DEFAULT_ENVELOPE_FIELD, DEFAULT_GROUP, DEFAULT_STREAM, ENVELOPES, commonSpecs, deadLetterKey, defineConfig, int, keyModeOf, keySlot, num, oneOf, optionalStr, str,
+  streamShardsSpec, type CheckedVarSpec, type ConfigOf,
+} from '@stream-workers/core';
 
 const KEY = /^[^\s]{1,512}$/;
+
+/**
+ * DEAD_LETTER_STREAM's rules beyond its pattern: unset with STREAM_SHARDS > 1 (each shard derives its
+ * own), and in Redis Cluster in the slot of STREAM (the dead-letter MULTI touches both keys).
+ */
+function deadLetterRules(spec: CheckedVarSpec<string>): CheckedVarSpec<string> {
+  return {
+    ...spec,
+    parse(raw, env) {
+      const shards = Number(env.STREAM_SHARDS?.trim() || '1');
+      const set = raw !== undefined && raw.trim() !== '';
+      if (set && shards > 1) {
+        throw new ConfigError(spec.name, raw, `unset with STREAM_SHARDS=${env.STREAM_SHARDS!.trim()} (each shard has its own dead-letter stream, <STREAM>{i}:dlq)`);
+      }
+      const value = spec.parse(raw, env);
+      const stream = env.STREAM?.trim() || DEFAULT_STREAM;
+      if (set && keyModeOf(env).cluster && keySlot(value) !== keySlot(stream)) {
+        throw new ConfigError(spec.name, raw, `a key in the slot of STREAM with REDIS_CLUSTER_NODES set (e.g. ${deadLetterKey(stream, { cluster: true })}, or leave it unset)`);
+      }
+      return value;
+    },
+  };
+}
 
 /** The worker's environment (docs/design.md, "Runtime contract"). Parsed in main.ts only. */
 export const workerConfig = defineConfig('worker', {
@@ -42,14 +68,23 @@ export const workerConfig = defineConfig('worker', {
     min: 0,
     unit: 'ms',
   }),
+  /** `STREAM_SHARDS`: Shards of the stream (the worker reads every one). */
+  streamShards: streamShardsSpec(),
   /** `DEAD_LETTER_STREAM`: Dead-letter stream. */
-  deadLetterStream: str('DEAD_LETTER_STREAM', {
-    description: 'Dead-letter stream',
-    derive: (env) => `${env.STREAM?.trim() || DEFAULT_STREAM}:dlq`,
+  deadLetterStream: deadLetterRules(str('DEAD_LETTER_STREAM', {
+    description: 'Dead-letter stream (`{<STREAM>}:dlq` in Redis Cluster for a stream without a hash tag; with STREAM_SHARDS > 1 each shard has its own, `<STREAM>{i}:dlq`, and this variable must stay unset)',
+    derive: (env) => {
+      const stream = env.STREAM?.trim() || DEFAULT_STREAM;
+      try {
+        return deadLetterKey(stream, keyModeOf(env));
+      } catch (err) {
+        throw new ConfigError('STREAM', stream, (err as Error).message);
+      }
+    },
     defaultText: '<STREAM>:dlq',
     pattern: KEY,
     patternText: 'a stream key without spaces',
-  }),
+  })),
   /** `SHUTDOWN_GRACE_MS`: On SIGTERM: time for in-flight handlers to finish. */
   shutdownGraceMs: int('SHUTDOWN_GRACE_MS', { description: 'On SIGTERM: time for in-flight handlers to finish', default: 25_000, min: 0, unit: 'ms' }),
   /** `ENVELOPE`: How entries are read: `cloudevents` (flat CloudEvents fields), `json-field` (one field holding a JSON document), `fields` (the fields as one flat object); see docs/worker.md. */

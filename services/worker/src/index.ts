@@ -2,6 +2,7 @@ import { Worker, type WorkerOptions } from './worker';
 import type { Handler } from './handler';
 
 export { Worker, FORCE_CLOSE_MS, type WorkerOptions, type CloseOptions } from './worker';
+export { ShardedWorker, type ShardedWorkerOptions } from './sharded-worker';
 export type { Handler, HandlerContext } from './handler';
 export type { WorkerEvents, WorkerEventName, WorkerListener, WorkerErrorEvent, FailedEvent, DeadLetteredEvent, DrainedEvent } from './events';
 export { OPTION_SPECS, type ResolvedWorkerOptions } from './options';

@@ -5,7 +5,7 @@ import { EntryDecoder } from './decode';
 import type { Handler } from './handler';
 import { resolveSinks, resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
 import { WorkerEmitter, type WorkerEventName, type WorkerListener } from './events';
-import { createWorkerMetrics } from './worker-metrics';
+import { createWorkerMetrics, type WorkerMetrics } from './worker-metrics';
 import { WorkerState } from './state';
 import { AckBatcher } from './acks';
 import { Scheduler } from './scheduler';
@@ -107,7 +107,12 @@ export class Worker {
   private loopDone: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(opts: WorkerOptions, handler: Handler) {
+  /**
+   * @param opts The options (checked before anything connects).
+   * @param handler Runs once per delivery.
+   * @param shared Internal (ShardedWorker): metrics made once for several workers of one process.
+   */
+  constructor(opts: WorkerOptions, handler: Handler, shared?: { metrics: WorkerMetrics }) {
     // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
     this.o = resolveWorkerOptions(opts, handler);
     // Also before connecting: contracts of the wrong shape throw here (a TypeError naming them).
@@ -116,7 +121,7 @@ export class Worker {
     const log = sinks.logger.child({ stream: this.o.stream, group: this.o.group });
     this.events = new WorkerEmitter(log);
     // Also before connecting: a registry that holds these metrics already throws here.
-    const m = createWorkerMetrics(sinks.registry, { running: () => this.s.running, held: () => this.s.held.size, redisOk: () => this.s.redisOk });
+    const m = shared?.metrics ?? createWorkerMetrics(sinks.registry, { running: () => this.s.running, held: () => this.s.held.size, redisOk: () => this.s.redisOk });
     const cmd = createRedis({ url: this.o.redisUrl, role: 'command', name: `worker:${this.o.consumer}`, logger: log, overrides: { commandTimeout: this.o.commandTimeoutMs } });
     this.s = new WorkerState(this.o, log, cmd, this.events, m);
     this.consumer = new StreamConsumer({
@@ -224,6 +229,11 @@ export class Worker {
     if (options.force) this.drainer.force();
     this.closing ??= this.drainer.run().then((summary) => this.events.emit('drained', summary));
     return this.closing;
+  }
+
+  /** Handlers running, entries held and whether reads succeed (the gauges' sources; cheap). */
+  stats(): { running: number; held: number; redisOk: boolean } {
+    return { running: this.s.running, held: this.s.held.size, redisOk: this.s.redisOk };
   }
 
   /** Entries pending for this consumer in Redis. */

@@ -33,3 +33,4 @@ export { parseGroupsInfo, parseStreamInfo } from './lag-replies';
 export * from './lag-commands';
 export * from './lag-script';
 export * from './lag-discovery';
+export * from './sharded-backlog';

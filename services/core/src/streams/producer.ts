@@ -2,7 +2,8 @@ import type Redis from 'ioredis';
 import { LuaScript } from '../lua';
 import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
 import type { FieldError } from './event-schema';
-import { idempotencyKey } from './keys';
+import { SINGLE_SERVER, idempotencyKey, shardKey, type KeyMode } from './keys';
+import { ShardPicker } from './sharding';
 
 /** One Lua script per batch, all-or-nothing and idempotent: its arguments and reply are described in lua/publish.lua. */
 const PUBLISH_SCRIPT = new LuaScript('publish');
@@ -21,6 +22,10 @@ export interface StreamProducerOptions {
   batchMax?: number;
   /** Default deadline of one `publish` call in ms; default 2000. */
   timeoutMs?: number;
+  /** Shards of every stream published to (`STREAM_SHARDS`): N > 1 appends to `S{0}` … `S{N-1}`; default 1. */
+  shards?: number;
+  /** How derived keys (idempotency markers) are named: `{ cluster: true }` in Redis Cluster; default one server. */
+  keyMode?: KeyMode;
 }
 
 /** Per-call options of {@link StreamProducer.publish}. */
@@ -94,8 +99,9 @@ export class PublishUnavailableError extends Error {
  * `id` get a random one and no marker (nobody can resend them under the same id, and a marker per
  * event would cost memory for nothing).
  *
- * Redis Cluster: the stream and its markers must hash to one slot; use a hash tag in the stream name
- * (`{orders}`).
+ * Redis Cluster (`keyMode.cluster`): the markers share the stream's slot (keys.ts). With `shards` > 1
+ * each event goes to the shard its partition key picks (sharding.ts, `ShardPicker`), and a batch is
+ * one script per shard: appended all-or-nothing per shard, not across shards.
  */
 export class StreamProducer {
   /** Approximate trim of each stream on append; 0 = never. */
@@ -108,10 +114,17 @@ export class StreamProducer {
   readonly batchMax: number;
   /** Deadline for Redis to confirm an append. */
   readonly timeoutMs: number;
+  /** Shards of every stream (1: no sharding). */
+  readonly shards: number;
   private readonly redis: Redis;
+  private readonly keyMode: KeyMode;
+  private readonly pickers = new Map<string, ShardPicker>();
 
   constructor(opts: StreamProducerOptions) {
     this.redis = opts.redis;
+    this.shards = opts.shards ?? 1;
+    this.keyMode = opts.keyMode ?? SINGLE_SERVER;
+    shardKey('s', 0, this.shards); // throws a RangeError naming the allowed range
     this.maxLen = opts.maxLen ?? 1_000_000;
     this.idempotencyTtlS = opts.idempotencyTtlS ?? 86_400;
     this.maxEventBytes = opts.maxEventBytes ?? 262_144;
@@ -140,6 +153,9 @@ export class StreamProducer {
     const errors: FieldError[] = [];
     const markerOf: Array<string | undefined> = [];
     const fieldsOf: string[][] = [];
+    const shardOfEvent: number[] = [];
+    let picker = this.pickers.get(stream);
+    if (picker === undefined) this.pickers.set(stream, (picker = new ShardPicker(this.shards)));
     const ctx = opts.ctx ?? {};
     for (let i = 0; i < events.length; i++) {
       const input = events[i];
@@ -167,13 +183,35 @@ export class StreamProducer {
         );
       }
       const hasClientId = typeof (input as { id?: unknown }).id === 'string';
+      const shard = picker.pick(r.value, hasClientId);
+      const key = shardKey(stream, shard, this.shards);
       built.push(r.value);
       fieldsOf.push(fields);
-      markerOf.push(hasClientId ? idempotencyKey(stream, r.value.source, r.value.id) : undefined);
+      shardOfEvent.push(shard);
+      markerOf.push(hasClientId ? idempotencyKey(key, r.value.source, r.value.id, this.keyMode) : undefined);
     }
     if (errors.length > 0) throw new PublishValidationError(errors);
+    if (this.shards === 1) return this.append(stream, built, fieldsOf, markerOf, opts.timeoutMs ?? this.timeoutMs);
+    // One script per shard (one slot each in a cluster), in parallel; ids put back in input order.
+    const byShard = new Map<number, number[]>();
+    shardOfEvent.forEach((sh, i) => {
+      const list = byShard.get(sh);
+      if (list) list.push(i);
+      else byShard.set(sh, [i]);
+    });
+    const ids: string[] = new Array<string>(built.length);
+    let duplicates = 0;
+    await Promise.all([...byShard].map(async ([sh, idx]) => {
+      const part = await this.append(shardKey(stream, sh, this.shards), idx.map((i) => built[i]!), idx.map((i) => fieldsOf[i]!), idx.map((i) => markerOf[i]), opts.timeoutMs ?? this.timeoutMs);
+      idx.forEach((i, j) => (ids[i] = part.ids[j]!));
+      duplicates += part.duplicates;
+    }));
+    return { ids, duplicates, events: built };
+  }
 
-    const keys: string[] = [stream];
+  /** Appends validated events to one key (one script call: all-or-nothing). */
+  private async append(key: string, built: StreamEvent[], fieldsOf: string[][], markerOf: Array<string | undefined>, timeoutMs: number): Promise<PublishResult> {
+    const keys: string[] = [key];
     const keyIndex = new Map<string, number>();
     const argv: Array<string | number> = [this.maxLen, this.idempotencyTtlS, built.length];
     for (let i = 0; i < built.length; i++) {
@@ -191,7 +229,7 @@ export class StreamProducer {
       argv.push(k, fields.length);
       for (const f of fields) argv.push(f);
     }
-    const reply = await this.run(keys, argv, opts.timeoutMs ?? this.timeoutMs);
+    const reply = await this.run(keys, argv, timeoutMs);
     const ids = reply[0].map(String);
     const dups = reply[1];
     let duplicates = 0;

@@ -1,4 +1,4 @@
-import { ENVELOPES, DEFAULT_ENVELOPE_FIELD, deadLetterKey, redisUrl, type EnvelopeName } from '@stream-workers/core';
+import { ENVELOPES, DEFAULT_ENVELOPE_FIELD, deadLetterKey, keyModeOf, keySlot, redisUrl, type EnvelopeName } from '@stream-workers/core';
 import { usage } from './errors';
 
 /** The flags every `dlq` command takes, as commander hands them over (strings, unchecked). */
@@ -55,7 +55,17 @@ export function checkFlags(raw: RawFlags, env: NodeJS.ProcessEnv, defaultLimit: 
   const stream = raw.stream ?? env.STREAM;
   if (stream === undefined || stream === '') throw usage('--stream is required (or STREAM): the stream whose dead letters to read');
   if (!KEY.test(stream)) throw usage(`--stream ${JSON.stringify(stream)} is invalid: expected a stream key without spaces`);
-  const dls = raw.deadLetterStream ?? deadLetterKey(stream);
+  const mode = keyModeOf(env);
+  let dls: string;
+  try {
+    dls = raw.deadLetterStream ?? deadLetterKey(stream, mode);
+  } catch (err) {
+    throw usage(`--stream ${JSON.stringify(stream)} is invalid: ${(err as Error).message}`);
+  }
+  // The replay script touches both keys: in a cluster they must share a slot.
+  if (mode.cluster && keySlot(dls) !== keySlot(stream)) {
+    throw usage(`--dead-letter-stream ${JSON.stringify(dls)} is invalid with REDIS_CLUSTER_NODES: it must hash to the slot of ${JSON.stringify(stream)} (use ${JSON.stringify(deadLetterKey(stream, mode))})`);
+  }
   if (!KEY.test(dls)) throw usage(`--dead-letter-stream ${JSON.stringify(dls)} is invalid: expected a stream key without spaces`);
   const url = raw.redisUrl ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   if (!URL_SPEC.accepts(url)) throw usage(`--redis-url ${JSON.stringify(url)} is invalid: expected ${URL_SPEC.allowed}`);
