@@ -5,13 +5,13 @@
  * and the ops server until SIGTERM/SIGINT.
  */
 import { join } from 'node:path';
-import { OpsServer, isRedisReady, describeRedis, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, describeRedis, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor, shardedJanitorMetrics, type LivenessProbe } from './janitor';
-import { electionFor, type LeaderElection } from './leader-election';
+import { autoscalerReadiness, electionFor, type LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
 import { DeploymentTarget } from './targets/deployment-target';
@@ -100,12 +100,7 @@ void runService({
       port: config.port,
       registry,
       logger,
-      readiness: () => {
-        if (shutdown.started) return { ready: false, reason: 'shutting down' };
-        if (!isRedisReady(redis())) return { ready: false, reason: 'redis unreachable' };
-        if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
-        return autoscaler.readiness();
-      },
+      readiness: autoscalerReadiness(redis, () => shutdown.started, election, () => autoscaler.readiness()),
     });
     shutdown
       .add('activation watch', () => watch?.close())

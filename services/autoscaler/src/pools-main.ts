@@ -4,12 +4,12 @@
  * rate), a decision loop, an activation watch (minReplicas 0) and (when the pool names its pods) a
  * janitor. Built by main.ts (runService) when POOLS is set.
  */
-import { OpsServer, isRedisReady, describeRedis, type BuiltService, type ServiceContext } from '@stream-workers/core';
+import { OpsServer, describeRedis, type BuiltService, type ServiceContext } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
 import { Janitor } from './janitor';
-import { electionFor } from './leader-election';
+import { autoscalerReadiness, electionFor } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import { PoolSet } from './pools';
 import type { PoolSpec } from './pools-config';
@@ -71,12 +71,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
     port: config.port,
     registry,
     logger,
-    readiness: () => {
-      if (shutdown.started) return { ready: false, reason: 'shutting down' };
-      if (!isRedisReady(redis)) return { ready: false, reason: 'redis unreachable' };
-      if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
-      return set.readiness();
-    },
+    readiness: autoscalerReadiness(() => redis, () => shutdown.started, election, () => set.readiness()),
   });
   shutdown
     .add('activation watches', async () => {
