@@ -4,10 +4,11 @@
  * watch against the poll alone. Issue 16's "Must show" 1 and 2; the figures and what they mean are in
  * docs/autoscaler.md.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import Redis from 'ioredis';
-import { createLogger } from '@stream-workers/core';
+import { createLogger, redisSettingsFromUrl } from '@stream-workers/core';
 import { Autoscaler, LocalProcessTarget, createActivationWatch, createSignal } from '@stream-workers/autoscaler';
 import type { Benchmark, BenchContext } from './harness';
 import { REPO_ROOT, quantile, sleep } from './bench-support';
@@ -90,7 +91,7 @@ async function activationOnce(redisUrl: string, watch: boolean, i: number): Prom
   const pollIntervalMs = 5000; // the autoscaler's default POLL_INTERVAL_MS (KEDA's default is 30 s)
   const signal = createSignal({ stream, group: 'workers', scalingMode: 'lag', targetDrainS: 30, targetLagSeconds: undefined, rateWindowS: 5 }, redis, logger);
   const autoscaler = new Autoscaler({ target, backlog: signal, policy: { ...POLICY, minReplicas: 0 }, pollIntervalMs, logger });
-  const w = createActivationWatch({ stream, redisUrl, minReplicas: 0, activationWatch: watch }, autoscaler, logger);
+  const w = createActivationWatch({ stream, redis: redisSettingsFromUrl(redisUrl), minReplicas: 0, activationWatch: watch }, autoscaler, logger);
   try {
     autoscaler.start();
     w?.start();
@@ -165,6 +166,10 @@ export const scalingModes: Benchmark = {
     ctx.goal('scaling_rate_steady_burst_direction_changes', rate.steady.directionChanges, 'max', 0);
     ctx.goal('scaling_rate_over_lag_steady_burst_backlog_age_p99', rate.steady.ageP99S / lag.steady.ageP99S, 'max', 0.5, '×');
     const png = await writeScalingChart(results, join(__dirname, '..', 'results', 'scaling.png'));
+    // The samples behind every figure (t, replicas, outstanding, backlog age), for a second look.
+    const samplesFile = join(__dirname, '..', 'results', 'scaling-samples.json');
+    writeFileSync(samplesFile, JSON.stringify(results.map((r) => ({ mode: r.mode, burst: r.burst, loadAvg: r.loadAvg, samples: r.samples }))));
+    ctx.progress(`samples: ${samplesFile}`);
     ctx.progress(`chart: ${png}`);
     await activation(ctx);
   },

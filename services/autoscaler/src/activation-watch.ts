@@ -1,10 +1,9 @@
-import type Redis from 'ioredis';
-import { errorFields, type Logger } from '@stream-workers/core';
+import { errorFields, type Logger, type RedisConnection } from '@stream-workers/core';
 
 /** Options for {@link ActivationWatch}. */
 export interface ActivationWatchOptions {
   /** A DEDICATED connection: it spends its time in a blocking XREAD. Closed by {@link ActivationWatch.close}. */
-  redis: Redis;
+  redis: RedisConnection;
   stream: string;
   /** True while the target runs 0 replicas (the autoscaler's last reading). */
   isIdle: () => boolean;

@@ -1,12 +1,11 @@
-import type Redis from 'ioredis';
-import { errorFields, outstandingOf, type BacklogObservation, type Logger } from '@stream-workers/core';
+import { errorFields, outstandingOf, type BacklogObservation, type Logger, type RedisConnection } from '@stream-workers/core';
 
 /** Reads a group's backlog: core's `readGroupBacklog` (streams/lag-commands.ts), injectable for tests. */
-export type BacklogReader = (redis: Redis, stream: string, group: string) => Promise<BacklogObservation>;
+export type BacklogReader = (redis: RedisConnection, stream: string, group: string) => Promise<BacklogObservation>;
 
 /** Options for {@link BacklogSource}. */
 export interface BacklogSourceOptions {
-  redis: Redis;
+  redis: RedisConnection;
   stream: string;
   group: string;
   read: BacklogReader;

@@ -1,6 +1,5 @@
-import type Redis from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, type Logger } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, type Logger, type RedisConnection } from '@stream-workers/core';
 import { autoscalerConfig } from './config';
 
 /** What the janitor knows about the worker behind a consumer name. */
@@ -31,7 +30,7 @@ export interface JanitorReport {
 /** Options for {@link Janitor}. */
 export interface JanitorOptions {
   /** A `command` connection. */
-  redis: Redis;
+  redis: RedisConnection;
   stream: string;
   group: string;
   logger: Logger;

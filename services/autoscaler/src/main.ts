@@ -5,7 +5,7 @@
  * and the ops server until SIGTERM/SIGINT.
  */
 import { join } from 'node:path';
-import { OpsServer, isRedisReady, redactUrl, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, isRedisReady, describeRedis, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
@@ -122,7 +122,7 @@ void runService({
         watch?.start();
         janitor?.start();
         return {
-          redis: redactUrl(config.redisUrl),
+          redis: describeRedis(config.redis),
           target: target.description,
           leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
           policy: { ...autoscaler.policy, pollIntervalMs: config.pollIntervalMs, mode: config.scalingMode, activationWatch: watch !== undefined },

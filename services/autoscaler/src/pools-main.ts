@@ -4,7 +4,7 @@
  * rate), a decision loop, an activation watch (minReplicas 0) and (when the pool names its pods) a
  * janitor. Built by main.ts (runService) when POOLS is set.
  */
-import { OpsServer, isRedisReady, redactUrl, type BuiltService, type ServiceContext } from '@stream-workers/core';
+import { OpsServer, isRedisReady, describeRedis, type BuiltService, type ServiceContext } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
@@ -55,7 +55,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
   const watches = parts
     .map((p) =>
       createActivationWatch(
-        { ...p.spec, redisUrl: config.redisUrl },
+        { ...p.spec, redis: config.redis },
         {
           get replicas() {
             return set.replicas(p.spec.name);
@@ -100,7 +100,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
       for (const w of watches) w.start();
       for (const p of parts) p.janitor?.start();
       return {
-        redis: redactUrl(config.redisUrl),
+        redis: describeRedis(config.redis),
         leaderElection: election ? { lease: config.leaseName, identity: election.identity } : false,
         pools: pools.map((p) => ({ ...p, janitor: parts.find((x) => x.spec === p)?.janitor ? { intervalMs: config.janitorIntervalMs } : false })),
       };

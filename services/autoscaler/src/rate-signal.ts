@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import {
   RateEstimator,
   errorFields,
@@ -9,6 +8,7 @@ import {
   ratePolicy,
   type Logger,
   type RatePolicy,
+  type RedisConnection,
 } from '@stream-workers/core';
 
 /**
@@ -27,14 +27,14 @@ export interface ScaleSignal {
 
 /** Reads a group's backlog with its lag (core's `readGroupBacklog`), injectable for tests. */
 export type RateBacklogReader = (
-  redis: Redis,
+  redis: RedisConnection,
   stream: string,
   group: string,
 ) => Promise<{ status: 'ok'; backlog: { outstanding: number; lag: number } } | { status: 'no-stream' } | { status: 'no-group'; streamLength: number }>;
 
 /** Options for {@link RateSignal}. */
 export interface RateSignalOptions {
-  redis: Redis;
+  redis: RedisConnection;
   stream: string;
   group: string;
   read: RateBacklogReader;
@@ -65,7 +65,7 @@ export function servingConsumers(reply: unknown, maxIdleMs = SERVING_IDLE_MS): n
 }
 
 /** The group's counters from `XINFO STREAM` / `GROUPS` / `CONSUMERS`, or undefined when Redis gives none (< 7, no group). */
-async function readCounters(redis: Redis, stream: string, group: string): Promise<{ added: number; read: number; pending: number; serving: number } | undefined> {
+async function readCounters(redis: RedisConnection, stream: string, group: string): Promise<{ added: number; read: number; pending: number; serving: number } | undefined> {
   const res = await redis.pipeline().xinfo('STREAM', stream).xinfo('GROUPS', stream).xinfo('CONSUMERS', stream, group).exec();
   if (!res) return undefined;
   const [[sErr, s], [gErr, g], [cErr, c]] = res as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]];
@@ -117,7 +117,7 @@ export class RateSignal {
     // still starting would make one replica's capacity look smaller than it is).
     const { serving, ...c } = counters;
     const est = this.estimator.add({ t: this.now(), ...c, lag: waiting, replicas: Math.min(currentReplicas, serving) });
-    const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy);
+    const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy, currentReplicas);
     return {
       outstanding,
       raw,
@@ -125,6 +125,7 @@ export class RateSignal {
       detail: {
         waiting,
         arrivalRate: round1(est.arrivalRate),
+        arrivalRise: round1(est.arrivalRise),
         processedRate: round1(est.processedRate),
         servicePerReplica: round1(est.servicePerReplica),
         saturated: est.saturated,

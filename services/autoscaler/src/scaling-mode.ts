@@ -1,5 +1,4 @@
-import { createRedis, readGroupBacklog, readShardedBacklog, type Logger } from '@stream-workers/core';
-import type Redis from 'ioredis';
+import { createRedis, readGroupBacklog, readShardedBacklog, type Logger, type RedisConnection } from '@stream-workers/core';
 import type { Autoscaler } from './autoscaler';
 import { ActivationWatch } from './activation-watch';
 import { BacklogSource } from './backlog-source';
@@ -12,7 +11,7 @@ type ModeConfig = Pick<AutoscalerConfig, 'stream' | 'group' | 'scalingMode' | 't
  * The signal of SCALING_MODE: the backlog (lag, KEDA parity) or the rates (rate). With STREAM_SHARDS
  * > 1 the backlog is the total over the shards (the config refuses the rate mode there).
  */
-export function createSignal(config: ModeConfig, redis: Redis, logger: Logger): BacklogSource | RateSignal {
+export function createSignal(config: ModeConfig, redis: RedisConnection, logger: Logger): BacklogSource | RateSignal {
   const shards = config.streamShards ?? 1;
   const base = { redis, stream: config.stream, group: config.group, read: readGroupBacklog, logger };
   if (shards > 1) return new BacklogSource({ ...base, read: (r, stream, group) => readShardedBacklog(r, stream, group, shards) });
@@ -28,13 +27,13 @@ export function createSignal(config: ModeConfig, redis: Redis, logger: Logger): 
  * blocked at the stream's tail while the target runs 0 replicas; an entry triggers a decision at once.
  */
 export function createActivationWatch(
-  config: Pick<AutoscalerConfig, 'stream' | 'redisUrl' | 'minReplicas' | 'activationWatch'> & { streamShards?: number },
+  config: Pick<AutoscalerConfig, 'stream' | 'redis' | 'minReplicas' | 'activationWatch'> & { streamShards?: number },
   autoscaler: Pick<Autoscaler, 'replicas' | 'tick'>,
   logger: Logger,
 ): ActivationWatch | undefined {
   // Sharded: no watch (an XREAD over keys of different slots fails in a cluster); polling activates.
   if (!config.activationWatch || config.minReplicas > 0 || (config.streamShards ?? 1) > 1) return undefined;
-  const redis = createRedis({ url: config.redisUrl, role: 'command', name: 'autoscaler:activation', logger });
+  const redis = createRedis({ settings: config.redis, role: 'command', name: 'autoscaler:activation', logger });
   return new ActivationWatch({
     redis,
     stream: config.stream,

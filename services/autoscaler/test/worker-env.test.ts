@@ -19,16 +19,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const parent = { REDIS_URL: 'redis://10.0.0.5:6380/2', REDIS_USERNAME: 'autoscaler', REDIS_PASSWORD_FILE: ownPw, SIM_WORK_MS: '7', STREAM: 'orders', TARGET_KIND: 'local' };
 
-test('without worker credentials the workers connect as the autoscaler does (its URL with its user and password)', () => {
+test('without worker credentials the workers connect as the autoscaler does (its URL, user and password file, re-read by them too)', () => {
   const env = localWorkerEnv(parent, autoscalerConfig.parse(parent));
-  expect(env.REDIS_URL).toBe('redis://autoscaler:scaler-secret@10.0.0.5:6380/2');
-  expect(env.REDIS_USERNAME).toBeUndefined();
-  expect(env.REDIS_PASSWORD_FILE).toBeUndefined();
+  expect(env.REDIS_URL).toBe('redis://10.0.0.5:6380/2');
+  expect(env.REDIS_USERNAME).toBe('autoscaler');
+  expect(env.REDIS_PASSWORD_FILE).toBe(ownPw);
+  expect(JSON.stringify(env)).not.toMatch(/scaler-secret/);
   expect(env).toMatchObject({ STREAM: 'orders', GROUP: 'workers', SIM_WORK_MS: '7' });
 });
 
 test("with WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE the workers get their own user and none of the autoscaler's credentials", () => {
-  const withWorker = { ...parent, REDIS_PASSWORD: 'also-secret', WORKER_REDIS_USERNAME: 'worker', WORKER_REDIS_PASSWORD_FILE: workerPw };
+  const withWorker = { ...parent, REDIS_URL: 'redis://autoscaler:also-secret@10.0.0.5:6380/2', WORKER_REDIS_USERNAME: 'worker', WORKER_REDIS_PASSWORD_FILE: workerPw };
   const env = localWorkerEnv(withWorker, autoscalerConfig.parse(withWorker));
   expect(env.REDIS_URL).toBe('redis://10.0.0.5:6380/2');
   expect(env).toMatchObject({ REDIS_USERNAME: 'worker', REDIS_PASSWORD_FILE: workerPw, STREAM: 'orders', GROUP: 'workers', SIM_WORK_MS: '7' });

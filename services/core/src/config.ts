@@ -65,6 +65,23 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A combination of variables that is not allowed, though each value may be fine alone (two topologies
+ * at once, a certificate without its key): the message names every variable involved.
+ */
+export class ConfigConflictError extends ConfigError {
+  constructor(
+    /** The variables involved. */
+    readonly variables: readonly string[],
+    /** What is wrong and what to do. */
+    reason: string,
+  ) {
+    super(variables.join(', '), undefined, reason);
+    this.message = `${variables.join(' with ')}: ${reason}`;
+    this.name = 'ConfigConflictError';
+  }
+}
+
 /** What every variable spec takes: its description and how its default is found. */
 export interface BaseOptions<T> {
   /** What the variable does (the README's table shows it). */
@@ -218,10 +235,19 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** A pino level name (`LOG_LEVEL`). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * A variable that is documented (a row of the README table) but parsed by another spec that reads
+ * several variables together (the Redis settings, under `REDIS_URL`): it fills no property of the config.
+ */
+export interface ReadWithSpec extends VarSpec<undefined> {
+  /** The variable whose spec parses this one. */
+  readonly readWith: string;
+}
+
 /** The specs of a config object, keyed by the property they fill. */
 export type ConfigSpec = Record<string, VarSpec<unknown>>;
-/** The typed object a {@link ConfigSpec} parses into. */
-export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
+/** The typed object a {@link ConfigSpec} parses into ({@link ReadWithSpec}s fill nothing). */
+export type ConfigOf<S extends ConfigSpec> = { [K in keyof S as S[K] extends ReadWithSpec ? never : K]: S[K] extends VarSpec<infer T> ? T : never };
 
 /** A set of variables that parses into a typed object. */
 export interface ConfigDefinition<S extends ConfigSpec> {
@@ -254,10 +280,13 @@ export function defineConfig<S extends ConfigSpec>(service: string, specs: S, ch
       const out: Record<string, unknown> = {};
       const errors: ConfigError[] = [];
       for (const [key, s] of Object.entries(specs)) {
+        if ('readWith' in s) continue;
         try {
           out[key] = s.parse(env[s.name], env);
         } catch (err) {
+          // A spec that reads several variables (the Redis settings) may report several errors at once.
           if (err instanceof ConfigError) errors.push(err);
+          else if (err instanceof ConfigErrors) errors.push(...err.errors);
           else throw err;
         }
       }

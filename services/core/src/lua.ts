@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type Redis from 'ioredis';
+import type { RedisConnection } from './redis';
 
 /**
  * The project's Lua scripts: `services/core/lua/*.lua`. The directory sits beside `src/` and `dist/`
@@ -9,7 +9,7 @@ import type Redis from 'ioredis';
  */
 export const LUA_DIR = join(__dirname, '..', 'lua');
 
-type ScriptFunction = (this: Redis, numberOfKeys: number, ...args: Array<string | number>) => Promise<unknown>;
+type ScriptFunction = (this: RedisConnection, numberOfKeys: number, ...args: Array<string | number>) => Promise<unknown>;
 
 /**
  * One Lua script file, run one way: read once (on first use), then per connection ioredis'
@@ -33,7 +33,7 @@ export class LuaScript {
   }
 
   /** Runs the script with `keys` (KEYS) and `args` (ARGV); resolves with its reply. */
-  run(redis: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number> = []): Promise<unknown> {
+  run(redis: RedisConnection, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number> = []): Promise<unknown> {
     const client = redis as unknown as Record<string, ScriptFunction | undefined>;
     let fn = client[this.command];
     if (typeof fn !== 'function') {

@@ -8,10 +8,15 @@
  * failure, after a short backoff when the last attempt failed), with AUTH, SELECT, CLIENT SETNAME (and
  * CLIENT ID when asked) from the options; any error or close fails every command in flight and drops
  * the connection; nothing is ever re-sent (callers that need at-least-once handle a lost reply
- * themselves). Where to connect may be asked anew at each connect ({@link RespClientOptions.endpoint}:
- * the place for a Sentinel lookup); error replies carry a parsed Cluster redirect (RespReplyError.redirect).
+ * themselves). Where to connect is asked anew at each connect ({@link RespClientOptions.endpoint}: a
+ * Sentinel lookup, the owner of a Cluster slot; resp-endpoints.ts), and so are the password and the
+ * TLS files (functions in the options), so a failover or a rotated password is followed. An error reply
+ * `MOVED`, `READONLY`, `LOADING` or `MASTERDOWN` is handed to the caller as usual and makes the
+ * connection reconnect once nothing more is in flight ({@link RespClientOptions.onRedirect} hears of a
+ * MOVED first); `ASK`, `TRYAGAIN` and `CLUSTERDOWN` are only handed over (the caller retries after
+ * its backoff). With `role: 'master'` a connection whose server says (ROLE) it is not a primary fails.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { ReceiveBuffer, encodeCommand } from './resp';
 import { Cursor, INCOMPLETE, RespReplyError, genericReply, type Decoder } from './resp-decode';
@@ -26,12 +31,12 @@ export interface RespClientOptions {
   path?: string;
   /** ACL user (AUTH <username> <password>); without it, AUTH <password>. */
   username?: string;
-  /** ACL password (AUTH). */
-  password?: string;
+  /** ACL password (AUTH); a function is called at each connect (a password file re-read). */
+  password?: string | (() => string | undefined);
   /** SELECT when not 0. */
   db?: number;
-  /** TLS options (`rediss://`); undefined: plain TCP. */
-  tls?: ConnectionOptions;
+  /** TLS options (`rediss://`); a function is called at each connect (CA, certificate and key files re-read); undefined: plain TCP. */
+  tls?: ConnectionOptions | (() => ConnectionOptions);
   /** CLIENT SETNAME (shown by CLIENT LIST); an error reply to it is ignored. */
   name?: string;
   /** Timeout of the TCP (and TLS) connect and of the hello commands in ms; default 5000. */
@@ -40,8 +45,12 @@ export interface RespClientOptions {
   clientId?: boolean;
   /** Delay before a connect attempt that follows `failures` failed ones (≥ 1); default none. */
   retryDelayMs?: (failures: number) => number;
-  /** Asked at each connect for host and port (a Sentinel lookup goes here); default host and port above. */
-  endpoint?: () => Promise<{
+  /** Fail the connect unless the server says (ROLE) it is a primary: after a failover, never read from a replica. */
+  role?: 'master';
+  /** Hears of each `MOVED` reply before the connection reconnects (a Cluster endpoint learns the slot's new owner). */
+  onRedirect?: (redirect: NonNullable<RespReplyError['redirect']>) => void;
+  /** Asked at each connect for host and port, with the number of failed attempts just before (a Sentinel lookup, a Cluster slot owner); default host and port above. */
+  endpoint?: (failures: number) => Promise<{
     /** Host to connect to. */
     host: string;
     /** Port to connect to. */
@@ -53,6 +62,8 @@ export interface RespClientOptions {
 export type RespCommand = ReadonlyArray<string | number>;
 
 const EMPTY = Buffer.alloc(0);
+/** Error replies after which the connection reconnects (once nothing is in flight): the server is not (or no longer) the right one. */
+const RECONNECT_ON = /^(MOVED|READONLY|LOADING|MASTERDOWN)\b/;
 
 interface Waiting {
   decode: Decoder;
@@ -70,6 +81,10 @@ export class RespClient {
   private readonly cursor = new Cursor();
   private closed = false;
   private failures = 0;
+  /** Set by an error reply that calls for another server: reconnect once nothing is in flight. */
+  private stale: string | undefined;
+  /** Where the current connection goes (`host:port` or the socket path). */
+  where: string | undefined;
   /** CLIENT ID of the current connection (with `clientId: true`). */
   clientId: number | undefined;
   /** When bytes last arrived (ms since epoch): a caller's deadline may count from there. */
@@ -159,11 +174,21 @@ export class RespClient {
     const o = this.o;
     if (this.failures > 0 && o.retryDelayMs) await new Promise((r) => setTimeout(r, o.retryDelayMs!(this.failures)));
     if (this.closed) throw new Error('connection closed');
-    const { host, port } = o.endpoint ? await o.endpoint() : o;
     const timeoutMs = o.connectTimeoutMs ?? 5000;
+    let endpoint: { host: string; port: number };
+    try {
+      endpoint = o.endpoint ? await o.endpoint(this.failures) : o;
+    } catch (err) {
+      this.failures += 1;
+      throw err;
+    }
+    if (this.closed) throw new Error('connection closed');
+    const { host, port } = endpoint;
     const where = o.path ?? `${host}:${port}`;
-    const socket: Socket = o.tls
-      ? tlsConnect({ ...(o.path ? { path: o.path } : { host, port, servername: host }), ...o.tls })
+    const tls = typeof o.tls === 'function' ? o.tls() : o.tls;
+    // SNI only for a name (RFC 6066 forbids addresses); the certificate is checked against the host either way.
+    const socket: Socket = tls
+      ? tlsConnect({ ...(o.path ? { path: o.path } : { host, port, ...(isIP(host) ? {} : { servername: host }) }), ...tls })
       : netConnect(o.path ? { path: o.path } : { host, port });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -181,7 +206,7 @@ export class RespClient {
       await Promise.race([
         deadline,
         new Promise<void>((resolve, reject) => {
-          socket.once(o.tls ? 'secureConnect' : 'connect', () => resolve());
+          socket.once(tls ? 'secureConnect' : 'connect', () => resolve());
           socket.once('error', reject);
         }),
       ]);
@@ -191,6 +216,7 @@ export class RespClient {
       socket.on('error', (err) => this.drop(socket, err));
       socket.on('close', () => this.drop(socket, new Error(`connection to ${where} closed`)));
       this.socket = socket;
+      this.where = where;
       await Promise.race([deadline, this.hello(socket)]);
       this.failures = 0;
       return socket;
@@ -203,20 +229,28 @@ export class RespClient {
     }
   }
 
-  /** AUTH, SELECT, CLIENT SETNAME, CLIENT ID, pipelined; an error reply (but to SETNAME) fails the connect. */
+  /** AUTH, SELECT, CLIENT SETNAME, CLIENT ID, ROLE, pipelined; an error reply (but to SETNAME) fails the connect, and so does a ROLE that is not `master` when asked. */
   private async hello(socket: Socket): Promise<void> {
     const o = this.o;
     const hello: RespCommand[] = [];
-    if (o.password) hello.push(o.username ? ['AUTH', o.username, o.password] : ['AUTH', o.password]);
+    const password = typeof o.password === 'function' ? o.password() : o.password;
+    if (password) hello.push(o.username ? ['AUTH', o.username, password] : ['AUTH', password]);
     if (o.db) hello.push(['SELECT', o.db]);
     if (o.name) hello.push(['CLIENT', 'SETNAME', o.name.replace(/\s/g, '_')]);
     if (o.clientId) hello.push(['CLIENT', 'ID']);
+    if (o.role) hello.push(['ROLE']);
     if (hello.length === 0) return;
     const replies = await this.write(socket, hello, []);
     hello.forEach((cmd, i) => {
       const r = replies[i];
-      if (r instanceof RespReplyError && cmd[1] !== 'SETNAME') throw r; // a wrong password, an unknown db
+      // A wrong password, an unknown db. ROLE refused by an ACL: no check (XREADGROUP on a replica still answers READONLY).
+      if (r instanceof RespReplyError && cmd[1] !== 'SETNAME' && !(cmd[0] === 'ROLE' && r.message.startsWith('NOPERM'))) throw r;
     });
+    if (o.role) {
+      const reply = replies.pop();
+      const role = Array.isArray(reply) ? reply[0] : o.role;
+      if (role !== o.role) throw new Error(`redis at ${this.where ?? '?'} is a ${String(role)}, not the ${o.role}`);
+    }
     if (o.clientId) this.clientId = Number(replies[replies.length - 1]);
   }
 
@@ -251,14 +285,24 @@ export class RespClient {
         this.waiting.length = 0;
         this.head = 0;
       }
+      if (value instanceof RespReplyError && RECONNECT_ON.test(value.message)) this.markStale(value);
       w.done(value);
     }
+    if (this.stale !== undefined && this.socket === socket && this.head === this.waiting.length) this.drop(socket, new Error(this.stale));
+  }
+
+  /** A reply that calls for another server: note it (a MOVED target goes to `onRedirect`); reconnect when idle. */
+  private markStale(err: RespReplyError): void {
+    const r = err.redirect;
+    if (r && r.kind === 'MOVED') this.o.onRedirect?.(r);
+    this.stale = `reconnecting after ${err.message.split(' ')[0]}`;
   }
 
   /** Forgets `socket` (if it is the current one) and fails everything waiting on it. */
   private drop(socket: Socket, err: Error): void {
     if (socket === this.socket) {
       this.socket = undefined;
+      this.stale = undefined;
       this.clientId = undefined;
       this.received.clear();
       const waiting = this.waiting.splice(this.head);

@@ -6,19 +6,19 @@
  * order it added them, Redis last) within a deadline. This module and the `main.ts` files are the
  * only code that reads `process.env`, installs signal handlers or exits (docs/design.md, "Code rules").
  */
-import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Env, LogLevel } from './config';
 import { createLogger, type Logger } from './logger';
 import { createRegistry } from './metrics';
-import { closeRedis, createRedis } from './redis';
+import { closeRedis, createRedis, type RedisConnection } from './redis';
+import type { RedisSettings } from './redis-settings';
 import { Shutdown, signalHandler } from './shutdown';
 import { describeStartupError, startupExitCode } from './startup';
 
 /** What every service's configuration has (core's `commonSpecs`). */
 export interface ServiceConfig {
-  /** `REDIS_URL` (credentials put in). */
-  redisUrl: string;
+  /** The Redis settings (`REDIS_URL` or `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`, credentials, TLS). */
+  redis: RedisSettings;
   /** `LOG_LEVEL`. */
   logLevel: LogLevel;
 }
@@ -37,8 +37,8 @@ export interface ServiceContext<C extends ServiceConfig> {
   readonly registry: Registry;
   /** Steps added here close in the order added; the Redis connection (if any) closes after them. */
   readonly shutdown: Shutdown;
-  /** The service's command connection to `REDIS_URL` (created on the first call, closed last). */
-  redis(): Redis;
+  /** The service's command connection to Redis, any topology (created on the first call, closed last). */
+  redis(): RedisConnection;
 }
 
 /** The built service: what listens, and what runs once it listens. */
@@ -106,7 +106,7 @@ async function start<C extends ServiceConfig>(def: ServiceDefinition<C>, proc: S
   const logger = createLogger({ service: def.name, level: config.logLevel, ...(def.logBase ? { base: def.logBase(config) } : {}) });
   const registry = createRegistry({ processMetrics: def.processMetrics ?? true });
   const shutdown = new Shutdown({ logger, deadlineMs: def.shutdownDeadlineMs(config) });
-  let redis: Redis | undefined;
+  let redis: RedisConnection | undefined;
   const ctx: ServiceContext<C> = {
     name: def.name,
     config,
@@ -114,7 +114,7 @@ async function start<C extends ServiceConfig>(def: ServiceDefinition<C>, proc: S
     logger,
     registry,
     shutdown,
-    redis: () => (redis ??= createRedis({ url: config.redisUrl, role: 'command', name: def.name, logger })),
+    redis: () => (redis ??= createRedis({ settings: config.redis, role: 'command', name: def.name, logger })),
   };
   const closeRedisLast = () => shutdown.add('redis', () => (redis ? closeRedis(redis) : undefined));
   let built: BuiltService;

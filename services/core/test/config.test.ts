@@ -14,7 +14,7 @@ describe('config from environment', () => {
   test('defaults when unset', () => {
     const c = def.parse({});
     expect(c).toEqual({
-      redisUrl: 'redis://127.0.0.1:6379', port: 8080, logLevel: 'info', stream: 'events', batch: 100,
+      redis: { topology: { kind: 'single', host: '127.0.0.1', port: 6379, db: 0 } }, port: 8080, logLevel: 'info', stream: 'events', batch: 100,
       kind: 'deployment', streams: ['events'], dlq: 'events:dlq', paused: false,
     });
   });
@@ -26,7 +26,7 @@ describe('config from environment', () => {
     expect(c.dlq).toBe('orders:dlq');
     expect(c.kind).toBe('local');
     expect(c.paused).toBe(true);
-    expect(c.redisUrl).toBe('rediss://u:p@redis.example:6380/2');
+    expect(c.redis).toEqual({ topology: { kind: 'single', host: 'redis.example', port: 6380, db: 2 }, username: 'u', password: 'p', tls: {} });
   });
 
   test.each([

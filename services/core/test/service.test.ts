@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import type Redis from 'ioredis';
-import { OpsServer, commonSpecs, defineConfig, int, runService, type ServiceDefinition, type ServiceProcess } from '../src';
+import { OpsServer, commonSpecs, defineConfig, int, runService, type RedisConnection, type ServiceDefinition, type ServiceProcess } from '../src';
 import { PeriodicTask } from '../src/periodic-task';
 import { SHARED_REDIS_URL } from '../../../test-support/redis';
 import { waitFor } from '../../../test-support/process';
@@ -22,8 +21,8 @@ function fakeProcess(env: Record<string, string>) {
   return { proc, exits, stderr, signals };
 }
 
-function definition(steps: string[], extra: Partial<ServiceDefinition<Config>> = {}): ServiceDefinition<Config> & { redis?: Redis } {
-  const def: ServiceDefinition<Config> & { redis?: Redis } = {
+function definition(steps: string[], extra: Partial<ServiceDefinition<Config>> = {}): ServiceDefinition<Config> & { redis?: RedisConnection } {
+  const def: ServiceDefinition<Config> & { redis?: RedisConnection } = {
     name: 'test-service',
     config,
     shutdownDeadlineMs: (c) => c.deadlineMs,

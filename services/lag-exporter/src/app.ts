@@ -1,13 +1,12 @@
-import type Redis from 'ioredis';
 import type { Express, Request, Response, NextFunction } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readShardedBacklog, shardKey, type Logger, type BacklogResult } from '@stream-workers/core';
+import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readShardedBacklog, shardKey, type Logger, type BacklogResult, type RedisConnection } from '@stream-workers/core';
 import { LagCollector } from './collector';
 
 /** Options for {@link LagExporter}. */
 export interface LagExporterOptions {
   /** A `command` connection (core `createRedis`); the caller owns it and closes it after {@link LagExporter.close}. */
-  redis: Redis;
+  redis: RedisConnection;
   registry: Registry;
   logger: Logger;
   /** HTTP port; 0 picks a free one (tests). */

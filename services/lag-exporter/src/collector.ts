@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_COUNT_LIMIT,
@@ -10,6 +9,7 @@ import {
   readAllBacklogsOver,
   type Logger,
   type StreamBacklogs,
+  type RedisConnection,
 } from '@stream-workers/core';
 import { RespConnection, respOptionsOf } from './resp-connection';
 import { SeriesText, ScrapeText, type RenderedScrape } from './text-cache';
@@ -20,7 +20,7 @@ export { escapeLabelValue, formatSampleValue } from './text-cache';
 /** Options for {@link LagCollector}. */
 export interface LagCollectorOptions {
   /** A `command` connection (core `createRedis`). */
-  redis: Redis;
+  redis: RedisConnection;
   /** The registry the metrics are registered in (never the global one). */
   registry: Registry;
   logger: Logger;
@@ -93,7 +93,7 @@ export class LagCollector {
     this.patterns = opts.streams.filter((s) => GLOB.test(s));
     // A cluster client: no own RESP connection (the streams sit on several nodes); reads go through the
     // client, which routes each slot's keys to its node and follows MOVED/ASK.
-    const respOptions = (opts.mode ?? 'resp') === 'resp' && !isClusterClient(opts.redis) ? respOptionsOf(opts.redis, `${opts.redis.options.connectionName ?? 'lag-exporter'}:scrape`) : undefined;
+    const respOptions = (opts.mode ?? 'resp') === 'resp' && !isClusterClient(opts.redis) ? respOptionsOf(opts.redis, `${connectionName(opts.redis) ?? 'lag-exporter'}:scrape`) : undefined;
     this.resp = respOptions && new RespConnection(respOptions);
     registerScrapeGauges(opts.registry, () => this.scrape(), (o) => this.rendered(o), opts.shards ?? 1);
   }
@@ -195,4 +195,10 @@ export class LagCollector {
     }
     return { streams, text };
   }
+}
+
+/** CLIENT SETNAME of a command connection (a Cluster's is in its node options). */
+function connectionName(redis: RedisConnection): string | undefined {
+  const o = redis.options as { connectionName?: string; redisOptions?: { connectionName?: string } };
+  return o.redisOptions?.connectionName ?? o.connectionName;
 }

@@ -5,10 +5,9 @@
  * signal, and pushing activation the moment the first entry arrives (a blocking XREAD at the tail).
  */
 import { join } from 'node:path';
-import type Redis from 'ioredis';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readShardedBacklog, type Logger } from '@stream-workers/core';
+import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readShardedBacklog, type Logger, type RedisConnection } from '@stream-workers/core';
 import { MetadataError, metricName, parseScalerMetadata, type ScalerMetadata } from './scaler-metadata';
 import { streamActivity, type ActivityCall } from './scaler-push';
 
@@ -27,7 +26,7 @@ interface GetMetricsRequest {
 
 /** Options for {@link ExternalScalerServer}. */
 export interface ExternalScalerOptions {
-  redis: Redis;
+  redis: RedisConnection;
   logger: Logger;
   /** Port to listen on; 0 picks a free one (tests). */
   port: number;

@@ -4,7 +4,7 @@
  * (config.ts), serves `/metrics` (read from Redis at scrape time), `/api/v1/backlog`, `/livez` and
  * `/readyz` (and KEDA's external scaler over gRPC when GRPC_PORT is set) until SIGTERM/SIGINT.
  */
-import { redactUrl, runService } from '@stream-workers/core';
+import { describeRedis, runService } from '@stream-workers/core';
 import { collectDefaultMetrics } from 'prom-client';
 import { lagExporterConfig } from './config';
 import { LagExporter } from './app';
@@ -44,7 +44,7 @@ void runService({
         return port;
       },
       start: () => ({
-        redis: redactUrl(config.redisUrl),
+        redis: describeRedis(config.redis),
         streams: config.streams,
         streamShards: config.streamShards,
         groups: config.groups.length > 0 ? config.groups : 'all',

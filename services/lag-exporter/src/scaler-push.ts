@@ -1,6 +1,5 @@
-import type Redis from 'ioredis';
 import type * as grpc from '@grpc/grpc-js';
-import { errorFields, type Logger } from '@stream-workers/core';
+import { errorFields, type Logger, type RedisConnection } from '@stream-workers/core';
 
 /** One `StreamIsActive` call in progress. */
 export interface ActivityCall {
@@ -12,7 +11,7 @@ export interface ActivityCall {
 
 export interface ActivityOptions {
   /** The exporter's connection: duplicated, so each push stream blocks on its own connection. */
-  redis: Redis;
+  redis: RedisConnection;
   stream: string;
   read: () => Promise<{ active: boolean }>;
   logger: Logger;
@@ -24,7 +23,7 @@ export interface ActivityOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /** The id of the stream's last entry, `0-0` when it is empty or does not exist (XREAD after it waits for the first). */
-export async function tailId(redis: Redis, stream: string): Promise<string> {
+export async function tailId(redis: RedisConnection, stream: string): Promise<string> {
   const last = (await redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
   return last[0]?.[0] ?? '0-0';
 }

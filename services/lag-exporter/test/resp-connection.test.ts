@@ -49,7 +49,10 @@ async function fixture(name: string): Promise<string> {
 test('respOptionsOf follows the URL core createRedis was given: rediss:// (TLS), ACL user, escaped password, db', async () => {
   const io = createRedis({ url: 'rediss://reader:p%40ss@redis.example:6380/4', role: 'command', overrides: { lazyConnect: true } });
   try {
-    expect(respOptionsOf(io, 'x')).toEqual({ host: 'redis.example', port: 6380, username: 'reader', password: 'p@ss', db: 4, tls: {}, name: 'x', connectTimeoutMs: 5000 });
+    // The password and the TLS options are read at each connect (a password file, rotated files): functions.
+    const o = respOptionsOf(io, 'x')!;
+    expect(o).toEqual({ host: 'redis.example', port: 6380, username: 'reader', password: expect.any(Function), db: 4, tls: expect.any(Function), name: 'x', connectTimeoutMs: 5000 });
+    expect([(o.password as () => string)(), (o.tls as () => object)()]).toEqual(['p@ss', {}]);
   } finally {
     io.disconnect();
   }
@@ -149,7 +152,8 @@ describe('private redis-server', () => {
     await admin.xadd('s', '1-0', 'n', '1');
     const io = createRedis({ url: server.url.replace('redis://', 'redis://reader:s3cret@') + '/3', role: 'command', name: 'lag-exporter' });
     const opts = respOptionsOf(io, 'lag-exporter:scrape')!;
-    expect(opts).toMatchObject({ host: '127.0.0.1', port: server.port, username: 'reader', password: 's3cret', db: 3, name: 'lag-exporter:scrape' });
+    expect(opts).toMatchObject({ host: '127.0.0.1', port: server.port, username: 'reader', db: 3, name: 'lag-exporter:scrape' });
+    expect((opts.password as () => string)()).toBe('s3cret');
     const conn = new RespConnection(opts);
     try {
       expect(await conn.send([['XLEN', 's'], ['ACL', 'WHOAMI']])).toEqual([[null, 1], [null, 'reader']]);

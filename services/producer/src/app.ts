@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import type { Express, Request, Response, NextFunction } from 'express';
 import type { Registry } from 'prom-client';
 import {
@@ -18,6 +17,7 @@ import {
   type Logger,
   type Problem,
   type PublishResult,
+  type RedisConnection,
 } from '@stream-workers/core';
 import { NoAuthenticator, RateLimiter, Unauthorized, type Authenticator, type Principal } from './auth';
 import { ProducerMetrics, type RejectReason } from './metrics';
@@ -29,7 +29,7 @@ export type { RejectReason } from './metrics';
 /** Options for {@link ProducerApp}. Defaults match the environment defaults of config.ts. */
 export interface ProducerAppOptions {
   /** A `command` connection (core `createRedis`); the caller owns it and closes it after {@link ProducerApp.close}. */
-  redis: Redis;
+  redis: RedisConnection;
   /** The producer's metrics are registered here. */
   registry: Registry;
   /** Requests and errors are logged here. */

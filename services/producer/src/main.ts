@@ -4,7 +4,7 @@
  * serves `POST /v1/streams/:stream/events`, `/openapi.json`, `/livez`, `/readyz` and `/metrics` until
  * SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and closes Redis.
  */
-import { keyModeOf, redactUrl, runService, waitForReady } from '@stream-workers/core';
+import { describeRedis, keyModeOf, runService, waitForReady } from '@stream-workers/core';
 import { producerConfig } from './config';
 import { ProducerApp } from './app';
 import { createAuthenticator } from './auth';
@@ -43,7 +43,7 @@ void runService({
         return app.listen();
       },
       start: () => ({
-        redis: redactUrl(config.redisUrl),
+        redis: describeRedis(config.redis),
         redisReady,
         streams: config.streams,
         streamShards: config.streamShards,

@@ -1,5 +1,4 @@
-import type Redis from 'ioredis';
-import { StreamProducer, closeRedis, createRedis, type Logger, type StreamProducerOptions } from '@stream-workers/core';
+import { StreamProducer, closeRedis, createRedis, type Logger, type StreamProducerOptions, type RedisConnection } from '@stream-workers/core';
 
 /** Options of {@link createPublisher}: a Redis URL and the {@link StreamProducer}'s own options. */
 export interface PublisherOptions extends Omit<StreamProducerOptions, 'redis'> {
@@ -16,7 +15,7 @@ export interface Publisher {
   /** The publishing library (validated, idempotent, batched appends). */
   readonly producer: StreamProducer;
   /** The connection the producer appends on. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** Closes the connection (pending appends finish first); idempotent. */
   close(): Promise<void>;
 }

@@ -17,7 +17,7 @@ void runService({
     const loaded = cfg.handler ? await loadHandlerModule(cfg.handler, process.cwd()) : undefined;
     const handler: Handler = loaded?.handle ?? simHandler({ workMs: cfg.simWorkMs, failRate: cfg.simFailRate, poisonType: cfg.simPoisonType });
     const opts: WorkerOptions = {
-      redisUrl: cfg.redisUrl, stream: cfg.stream, group: cfg.group, consumer: cfg.consumer, groupStartId: cfg.groupStartId,
+      redis: cfg.redis, stream: cfg.stream, group: cfg.group, consumer: cfg.consumer, groupStartId: cfg.groupStartId,
       batchSize: cfg.batchSize, concurrency: cfg.concurrency, blockMs: cfg.blockMs, maxDeliveries: cfg.maxDeliveries,
       claimIdleMs: cfg.claimIdleMs, retryDelayMs: cfg.retryDelayMs,
       shutdownGraceMs: cfg.shutdownGraceMs, envelope: cfg.envelope, envelopeField: cfg.envelopeField,

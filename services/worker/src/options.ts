@@ -1,10 +1,28 @@
 import type { Registry } from 'prom-client';
-import { checkOption, createLogger, createRegistry, kindOf, type CheckedVarSpec, type Logger } from '@stream-workers/core';
+import {
+  DEFAULT_REDIS_URL,
+  checkOption,
+  checkRedisSettings,
+  createLogger,
+  createRegistry,
+  kindOf,
+  redisSettingsFromUrl,
+  redisUrl,
+  type CheckedVarSpec,
+  type Logger,
+  type RedisSettings,
+} from '@stream-workers/core';
 import { libraryOnlySpecs, workerConfig } from './config';
 import type { WorkerOptions } from './worker';
 
-/** The options with every default applied. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'logger' | 'registry' | 'contracts'>>;
+/** The options checked by one variable's rule (the connection, `redis` or `redisUrl`, is checked apart). */
+type SpecOptions = Required<Omit<WorkerOptions, 'logger' | 'registry' | 'contracts' | 'redis'>>;
+
+/** The options with every default applied; `redis` holds the connection settings (from `redis` or `redisUrl`). */
+export type ResolvedWorkerOptions = Omit<SpecOptions, 'redisUrl'> & {
+  /** Where and how the worker's connections reach Redis. */
+  redis: RedisSettings;
+};
 
 const env = workerConfig.specs;
 
@@ -12,8 +30,9 @@ const env = workerConfig.specs;
  * The rule of each option: its environment variable's spec (config.ts), or for `commandTimeoutMs`,
  * which has no variable, the spec beside them. The single definition of every range and pattern.
  */
-export const OPTION_SPECS: { readonly [K in keyof ResolvedWorkerOptions]: CheckedVarSpec<ResolvedWorkerOptions[K]> } = {
-  redisUrl: env.redisUrl,
+export const OPTION_SPECS: { readonly [K in keyof SpecOptions]: CheckedVarSpec<SpecOptions[K]> } = {
+  // One server by URL (`REDIS_URL`'s rule); `redis` (any topology) is checked by core's checkRedisSettings.
+  redisUrl: redisUrl('REDIS_URL', { description: 'One Redis server', default: DEFAULT_REDIS_URL }),
   stream: env.stream,
   group: env.group,
   consumer: env.consumer,
@@ -32,7 +51,7 @@ export const OPTION_SPECS: { readonly [K in keyof ResolvedWorkerOptions]: Checke
 };
 
 /** Options without a default (the variables derive theirs from the environment; a library caller names them). */
-export const REQUIRED_OPTIONS: ReadonlySet<keyof ResolvedWorkerOptions> = new Set(['redisUrl', 'stream', 'group', 'consumer'] as const);
+export const REQUIRED_OPTIONS: ReadonlySet<keyof SpecOptions> = new Set(['redisUrl', 'stream', 'group', 'consumer'] as const);
 
 const WHERE = 'createWorker';
 
@@ -51,12 +70,14 @@ export function resolveWorkerOptions(options: unknown, handler: unknown): Resolv
   }
   if (typeof handler !== 'function') throw new TypeError(`${WHERE}: handler must be a function (event, ctx) => …, got ${kindOf(handler)}`);
   const o = options as Record<string, unknown>;
-  const get = <K extends keyof ResolvedWorkerOptions>(k: K): ResolvedWorkerOptions[K] | undefined =>
-    checkOption(WHERE, k, OPTION_SPECS[k], o[k], REQUIRED_OPTIONS.has(k));
+  const get = <K extends keyof SpecOptions>(k: K): SpecOptions[K] | undefined =>
+    checkOption(WHERE, k, OPTION_SPECS[k], o[k], REQUIRED_OPTIONS.has(k) && !(k === 'redisUrl' && o.redis !== undefined));
   // The variable's default (parse of an unset variable); none of these derives it from other variables.
-  const orDefault = <K extends keyof ResolvedWorkerOptions>(k: K): ResolvedWorkerOptions[K] => get(k) ?? OPTION_SPECS[k].parse(undefined, {});
+  const orDefault = <K extends keyof SpecOptions>(k: K): SpecOptions[K] => get(k) ?? OPTION_SPECS[k].parse(undefined, {});
+  if (o.redis !== undefined && o.redisUrl !== undefined) throw new TypeError(`${WHERE}: options redis and redisUrl are both set: pass one (redisUrl for one server, redis for any topology)`);
+  const url = get('redisUrl');
   const resolved: ResolvedWorkerOptions = {
-    redisUrl: get('redisUrl')!,
+    redis: url !== undefined ? redisSettingsFromUrl(url) : checkRedisSettings(WHERE, 'redis', o.redis),
     stream: get('stream')!,
     group: get('group')!,
     consumer: get('consumer')!,
@@ -94,11 +115,12 @@ export function resolveSinks(options: Pick<WorkerOptions, 'logger' | 'registry'>
 
 /** The options as a Markdown table, from {@link OPTION_SPECS} (docs/worker.md; checked by a test). */
 export function optionsTable(): string {
-  const rows = (Object.keys(OPTION_SPECS) as (keyof ResolvedWorkerOptions)[]).map((k) => {
+  const rows = (Object.keys(OPTION_SPECS) as (keyof SpecOptions)[]).map((k) => {
     const s = OPTION_SPECS[k];
     const variable = s.name === k ? '(library only)' : `\`${s.name}\``;
-    const dflt = REQUIRED_OPTIONS.has(k) ? 'required' : k === 'deadLetterStream' ? '`<stream>:dlq`' : '`' + String(s.defaultText) + '`';
+    const dflt = k === 'redisUrl' ? 'required (or `redis`)' : REQUIRED_OPTIONS.has(k) ? 'required' : k === 'deadLetterStream' ? '`<stream>:dlq`' : '`' + String(s.defaultText) + '`';
     return `| \`${k}\` | ${variable} | ${dflt} | ${s.allowed} |`;
   });
-  return ['| option | variable | default | allowed |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  const redis = "| `redis` | `REDIS_SENTINELS`, `REDIS_CLUSTER_NODES`, … (docs/redis.md) | required (or `redisUrl`) | Redis settings `{ topology: { kind: 'single' \\| 'sentinel' \\| 'cluster', … }, username?, password?, passwordFile?, tls? }` (core `RedisSettings`; `parseRedisSettings(process.env)` makes them) |";
+  return ['| option | variable | default | allowed |', '| --- | --- | --- | --- |', rows[0]!, redis, ...rows.slice(1)].join('\n');
 }

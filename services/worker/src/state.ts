@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type Redis from 'ioredis';
+import type { RedisConnection } from '@stream-workers/core';
 import type { Logger } from 'pino';
 import type { ResolvedWorkerOptions } from './options';
 import type { WorkerEmitter, WorkerErrorEvent } from './events';
@@ -42,7 +42,7 @@ export class WorkerState {
   constructor(
     readonly o: ResolvedWorkerOptions,
     readonly log: Logger,
-    readonly cmd: Redis,
+    readonly cmd: RedisConnection,
     readonly events: WorkerEmitter,
     readonly m: WorkerMetrics,
   ) {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { StreamConsumer, createGroup, createRedis, errorFields, type Contract, type EnvelopeName, type Readiness } from '@stream-workers/core';
+import { StreamConsumer, createGroup, createRedis, errorFields, type Contract, type EnvelopeName, type Readiness, type RedisSettings } from '@stream-workers/core';
 import { EntryDecoder } from './decode';
 import type { Handler } from './handler';
 import { resolveSinks, resolveWorkerOptions, type ResolvedWorkerOptions } from './options';
@@ -18,8 +18,10 @@ export { FORCE_CLOSE_MS } from './drain';
 /** Options of {@link Worker}; defaults as in docs/design.md ("Runtime contract"). */
 export interface WorkerOptions {
   // Each option is checked against its environment variable's rule (options.ts, OPTION_SPECS).
-  /** `redis://…` or `rediss://…` (ACL user and password in the URL). */
-  redisUrl: string;
+  /** One server: `redis://…` or `rediss://…` (ACL user and password in the URL). Set this or `redis`. */
+  redisUrl?: string;
+  /** Any topology (one server, Sentinel, Cluster), credentials and TLS: core `RedisSettings` (`parseRedisSettings(process.env)`). Set this or `redisUrl`. */
+  redis?: RedisSettings;
   /** The stream read. */
   stream: string;
   /** The consumer group read in (created when missing). */
@@ -122,10 +124,10 @@ export class Worker {
     this.events = new WorkerEmitter(log);
     // Also before connecting: a registry that holds these metrics already throws here.
     const m = shared?.metrics ?? createWorkerMetrics(sinks.registry, { running: () => this.s.running, held: () => this.s.held.size, redisOk: () => this.s.redisOk });
-    const cmd = createRedis({ url: this.o.redisUrl, role: 'command', name: `worker:${this.o.consumer}`, logger: log, overrides: { commandTimeout: this.o.commandTimeoutMs } });
+    const cmd = createRedis({ settings: this.o.redis, role: 'command', name: `worker:${this.o.consumer}`, logger: log, overrides: { commandTimeout: this.o.commandTimeoutMs } });
     this.s = new WorkerState(this.o, log, cmd, this.events, m);
     this.consumer = new StreamConsumer({
-      url: this.o.redisUrl,
+      settings: this.o.redis,
       name: `worker-read:${this.o.consumer}`,
       stream: this.o.stream,
       group: this.o.group,

@@ -12,7 +12,7 @@ import { createLogger, freePort } from '../../core/src';
 import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
 import { waitFor } from '../../../test-support/process';
 import { createWorker, workerConfig, type Worker, type WorkerOptions } from '../src';
-import { OPTION_SPECS, REQUIRED_OPTIONS, resolveWorkerOptions, type ResolvedWorkerOptions } from '../src/options';
+import { OPTION_SPECS, REQUIRED_OPTIONS, resolveWorkerOptions } from '../src/options';
 import type { DeadLetteredEvent, DrainedEvent, FailedEvent, WorkerErrorEvent } from '../src/events';
 import type { Handler } from '../src/handler';
 import { fill, groupState, waitDrained } from './support';
@@ -133,6 +133,10 @@ describe('createWorker checks its options before anything connects', () => {
     ['consumer empty', { consumer: '' }, RangeError, /option consumer="" is invalid/],
     ['redisUrl not redis://', { redisUrl: 'http://127.0.0.1:6379' }, RangeError, /option redisUrl="http:\/\/127\.0\.0\.1:6379" is invalid: expected a URL redis:\/\//],
     ['redisUrl an object', { redisUrl: {} }, TypeError, /option redisUrl=an object is invalid/],
+    ['redis with redisUrl', { redis: { topology: { kind: 'single', host: '127.0.0.1', port: 6379, db: 0 } } }, TypeError, /^createWorker: options redis and redisUrl are both set/],
+    ['redis not settings', { redisUrl: undefined, redis: 'redis://h' }, TypeError, /^createWorker: option redis must be Redis settings/],
+    ['redis with a bad port', { redisUrl: undefined, redis: { topology: { kind: 'sentinel', sentinels: [{ host: 's', port: 0 }], masterName: 'm' } } }, RangeError, /^createWorker: option redis\.topology\.sentinels\[0\]\.port=0 is invalid: expected an integer from 1 to 65535$/],
+    ['redis cluster with a db', { redisUrl: undefined, redis: { topology: { kind: 'cluster', nodes: [{ host: 'n', port: 7000 }], db: 1 } } }, RangeError, /option redis\.topology\.db=1 is invalid: expected no db index/],
     ['groupStartId not an id', { groupStartId: 'first' }, RangeError, /option groupStartId="first" is invalid: expected 0, \$ or a stream id/],
     ['deadLetterStream empty', { deadLetterStream: '' }, RangeError, /option deadLetterStream="" is invalid/],
     ['logger not a Logger', { logger: { info: 1 } }, TypeError, /option logger must be a pino Logger, got an object/],
@@ -163,7 +167,7 @@ describe('createWorker checks its options before anything connects', () => {
   });
 
   test('each option follows its environment variable\'s rule: the same values pass and fail, the same text says what is allowed', () => {
-    const numeric = (Object.keys(OPTION_SPECS) as (keyof ResolvedWorkerOptions)[]).filter((k) => OPTION_SPECS[k].type === 'number');
+    const numeric = (Object.keys(OPTION_SPECS) as (keyof typeof OPTION_SPECS)[]).filter((k) => OPTION_SPECS[k].type === 'number');
     expect(numeric.sort()).toEqual(['batchSize', 'blockMs', 'claimIdleMs', 'commandTimeoutMs', 'concurrency', 'maxDeliveries', 'retryDelayMs', 'shutdownGraceMs']);
     const specsByVariable = Object.values(workerConfig.specs).map((s) => s.name);
     for (const k of numeric) {
@@ -189,8 +193,8 @@ describe('createWorker checks its options before anything connects', () => {
     // Defaults are the variables' defaults; deadLetterStream follows the stream as DEAD_LETTER_STREAM does.
     const r = resolveWorkerOptions(valid(), noop);
     const env = workerConfig.parse({ STREAM: 's', GROUP: 'g', CONSUMER: 'c' });
-    for (const k of Object.keys(OPTION_SPECS) as (keyof ResolvedWorkerOptions)[]) {
-      if (k !== 'commandTimeoutMs' && !REQUIRED_OPTIONS.has(k)) expect([k, r[k]]).toEqual([k, (env as Record<string, unknown>)[k]]);
+    for (const k of Object.keys(OPTION_SPECS) as (keyof typeof OPTION_SPECS)[]) {
+      if (k !== 'commandTimeoutMs' && k !== 'redisUrl' && !REQUIRED_OPTIONS.has(k)) expect([k, r[k]]).toEqual([k, (env as Record<string, unknown>)[k]]);
     }
     expect(r.commandTimeoutMs).toBe(10_000);
   });

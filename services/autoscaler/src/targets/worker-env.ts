@@ -1,9 +1,10 @@
 /**
- * The environment of the worker processes the autoscaler starts with TARGET_KIND=local. Without
- * WORKER_REDIS_USERNAME / WORKER_REDIS_PASSWORD_FILE they connect as the autoscaler does (its REDIS_URL
- * with its credentials: fine without ACL users). With them (Redis ACL users, one per service), the
- * workers get the autoscaler's REDIS_URL with its credentials taken out, and the worker's own user and
- * password file, so the autoscaler's credentials never reach a worker.
+ * The environment of the worker processes the autoscaler starts with TARGET_KIND=local. They inherit
+ * the autoscaler's Redis variables (topology, TLS files). Without WORKER_REDIS_USERNAME /
+ * WORKER_REDIS_PASSWORD_FILE they connect as the autoscaler does (its user and password or password
+ * file: fine without ACL users; a password file is re-read by the workers too). With them (Redis ACL
+ * users, one per service), the autoscaler's credentials are taken out (of REDIS_URL too) and the
+ * worker's own user and password file put in, so the autoscaler's credentials never reach a worker.
  */
 import { accessSync, constants } from 'node:fs';
 import { ConfigError, type Env } from '@stream-workers/core';
@@ -12,8 +13,6 @@ import { ConfigError, type Env } from '@stream-workers/core';
 export interface WorkerEnvSettings {
   stream: string;
   group: string;
-  /** The autoscaler's REDIS_URL, with its own REDIS_USERNAME / REDIS_PASSWORD(_FILE) put in. */
-  redisUrl: string;
   workerRedisUsername?: string | undefined;
   workerRedisPasswordFile?: string | undefined;
 }
@@ -28,11 +27,10 @@ const OWN_CREDENTIALS = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_PASSWORD_FIL
  */
 export function localWorkerEnv(parent: Env, s: WorkerEnvSettings): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...parent, STREAM: s.stream, GROUP: s.group };
+  delete env.WORKER_REDIS_USERNAME;
+  delete env.WORKER_REDIS_PASSWORD_FILE;
+  if (s.workerRedisUsername === undefined && s.workerRedisPasswordFile === undefined) return env;
   for (const k of OWN_CREDENTIALS) delete env[k];
-  if (s.workerRedisUsername === undefined && s.workerRedisPasswordFile === undefined) {
-    env.REDIS_URL = s.redisUrl;
-    return env;
-  }
   if (s.workerRedisPasswordFile !== undefined) {
     try {
       accessSync(s.workerRedisPasswordFile, constants.R_OK);
@@ -42,9 +40,11 @@ export function localWorkerEnv(parent: Env, s: WorkerEnvSettings): Record<string
     env.REDIS_PASSWORD_FILE = s.workerRedisPasswordFile;
   }
   if (s.workerRedisUsername !== undefined) env.REDIS_USERNAME = s.workerRedisUsername;
-  const url = new URL(s.redisUrl);
-  url.username = '';
-  url.password = '';
-  env.REDIS_URL = url.toString();
+  if (parent.REDIS_URL?.trim()) {
+    const url = new URL(parent.REDIS_URL.trim());
+    url.username = '';
+    url.password = '';
+    env.REDIS_URL = url.toString();
+  }
   return env;
 }

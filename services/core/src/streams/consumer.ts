@@ -1,16 +1,20 @@
-import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { reconnectDelay } from '../redis';
 import { RespClient } from '../resp-client';
 import { RespReplyError, type Decoder } from '../resp-decode';
-import { respOptionsFromUrl } from '../resp-options';
+import { respOptionsFor, respOptionsFromUrl } from '../resp-options';
+import type { RedisSettings } from '../redis-settings';
 import { entriesDecoder, type RawEntry } from './entries-decoder';
 
 export type { RawEntry } from './entries-decoder';
 
 /** Options of {@link StreamConsumer}. */
 export interface StreamConsumerOptions {
-  /** `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (as every connection of the project). */
-  url: string;
+  /** Where and how to connect, any topology (in a Cluster: the primary owning the stream's slot). Set this or `url`. */
+  settings?: RedisSettings;
+  /** One server: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Set this or `settings`. */
+  url?: string;
   /** The stream read. */
   stream: string;
   /** The consumer group read in. */
@@ -51,7 +55,7 @@ export function isNoGroupError(err: unknown): boolean {
  * Creates the consumer group (with MKSTREAM) at `startId` (`0`: the whole stream, `$`: only new
  * entries). Resolves true when it created the group, false when it already existed.
  */
-export async function createGroup(redis: Redis, stream: string, group: string, startId: string): Promise<boolean> {
+export async function createGroup(redis: RedisConnection, stream: string, group: string, startId: string): Promise<boolean> {
   try {
     await redis.xgroup('CREATE', stream, group, startId, 'MKSTREAM');
     return true;
@@ -92,8 +96,9 @@ export class StreamConsumer {
       if (Array.isArray(r) && r.length > 0) this.entryBytes = (c.o - start) / r.length;
       return r;
     };
+    if ((o.settings === undefined) === (o.url === undefined)) throw new TypeError('StreamConsumer: set one of the options settings and url');
     this.client = new RespClient({
-      ...respOptionsFromUrl(o.url),
+      ...(o.settings ? respOptionsFor(o.settings, { key: o.stream }) : respOptionsFromUrl(o.url!)),
       ...(o.name ? { name: o.name } : {}),
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
       clientId: true,
@@ -158,10 +163,12 @@ export class StreamConsumer {
    * Ends a read blocked right now (CLIENT UNBLOCK, sent on `via`, another connection): the read returns
    * empty, as if BLOCK ran out, so nothing it might have returned is lost. Never throws.
    */
-  async unblock(via: Redis): Promise<void> {
+  async unblock(via: RedisConnection): Promise<void> {
     const id = this.client.clientId;
     if (id === undefined || via.status !== 'ready') return;
-    await via.client('UNBLOCK', id).catch(() => undefined);
+    // CLIENT ids are per server: in a Cluster, only the node the read is on may be asked.
+    const node = via instanceof Cluster ? via.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === this.client.where) : via;
+    await node?.client('UNBLOCK', id).catch(() => undefined);
   }
 
   /** Closes the connection; reads in flight fail. Idempotent. */

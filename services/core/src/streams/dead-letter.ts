@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 
 /**
  * Why an entry went to the dead-letter stream: `max_deliveries` (the handler failed that often),
@@ -57,7 +57,7 @@ export interface DeadLetterEntry {
  * plus `dlq_reason`, `dlq_error`, `dlq_deliveries`, `dlq_origin_id`, `dlq_consumer`, `dlq_time`
  * (docs/design.md, "Redis keys").
  */
-export async function moveToDeadLetter(redis: Redis, stream: string, group: string, dlq: string, entries: readonly DeadLetterEntry[]): Promise<void> {
+export async function moveToDeadLetter(redis: RedisConnection, stream: string, group: string, dlq: string, entries: readonly DeadLetterEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const multi = redis.multi();
   const now = new Date().toISOString();

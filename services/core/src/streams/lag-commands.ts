@@ -2,7 +2,7 @@
  * The backlog read with plain commands: many streams in two pipelined rounds over any
  * {@link BacklogTransport} ({@link readAllBacklogsOver}), or one group ({@link readGroupBacklog}).
  */
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { DEFAULT_COUNT_LIMIT, buildGroupBacklog, entriesToRead, idAgeSeconds, nextEntryId, type BacklogResult, type GroupBacklog, type GroupInfo, type ReadAllBacklogsOptions, type StreamBacklogs, type StreamInfo } from './lag-model';
 import { isNoSuchKey } from '../redis-errors';
 import { exec, parseGroupsInfo, parseStreamInfo, replyOf, scannedIds, smallestPending } from './lag-replies';
@@ -32,10 +32,10 @@ export interface BacklogTransport {
   multiRefused?: boolean;
 }
 
-const TRANSPORTS = new WeakMap<Redis, BacklogTransport>();
+const TRANSPORTS = new WeakMap<RedisConnection, BacklogTransport>();
 
 /** An ioredis connection as a {@link BacklogTransport} (one pipeline per `send`). */
-export function ioredisTransport(redis: Redis): BacklogTransport {
+export function ioredisTransport(redis: RedisConnection): BacklogTransport {
   let t = TRANSPORTS.get(redis);
   if (!t) {
     t = {
@@ -159,7 +159,7 @@ async function secondRound(transport: BacklogTransport, streams: string[], r1: B
  * a second one (`XRANGE`) only when the group's last-delivered-id lies inside the stream.
  * `nowMs` for tests. Throws on connection errors and on a key that is not a stream.
  */
-export async function readGroupBacklog(redis: Redis, stream: string, group: string, nowMs?: number, countLimit = DEFAULT_COUNT_LIMIT): Promise<BacklogResult> {
+export async function readGroupBacklog(redis: RedisConnection, stream: string, group: string, nowMs?: number, countLimit = DEFAULT_COUNT_LIMIT): Promise<BacklogResult> {
   const [sRes, gRes, pRes] = await exec(redis.pipeline().xinfo('STREAM', stream).xinfo('GROUPS', stream).xpending(stream, group, '-', '+', 1));
   const s = replyOf(sRes);
   if (!s.ok) {

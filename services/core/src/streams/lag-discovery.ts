@@ -23,7 +23,7 @@ export function globToRegExp(glob: string): RegExp {
       if (end === -1) re += '\\[';
       else {
         let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (body.startsWith('^')) body = '^' + body.slice(1); // Redis negates with ^ as RegExp does
+        if (body.startsWith('^')) body = '^' + body.slice(1); // RedisConnection negates with ^ as RegExp does
         re += `[${body}]`;
         i = end;
       }

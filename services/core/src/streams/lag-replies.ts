@@ -1,5 +1,5 @@
 /** Redis replies of the backlog reads, decoded (pure), and how an ioredis pipeline's results are read. */
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { isReplyError } from '../redis-errors';
 import type { GroupInfo, StreamInfo } from './lag-model';
 
@@ -85,7 +85,7 @@ export function replyOf(r: PipelineResult | undefined): { ok: true; value: unkno
   throw err;
 }
 
-export async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<PipelineResult[]> {
+export async function exec(pipeline: ReturnType<RedisConnection['pipeline']>): Promise<PipelineResult[]> {
   const results = await pipeline.exec();
   if (!results) throw new Error('pipeline aborted');
   return results as PipelineResult[];

@@ -1,5 +1,5 @@
 /** The backlog read by the read-only Lua script (lua/backlogs.lua) on an ioredis connection. */
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { isReplyError, isScriptRefused } from '../redis-errors';
 import { LuaScript } from '../lua';
 import { ioredisTransport, readAllBacklogsOver } from './lag-commands';
@@ -11,7 +11,7 @@ import { DEFAULT_COUNT_LIMIT, buildGroupBacklog, idAgeSeconds, type GroupBacklog
  * script is refused, for the streams not read yet). Streams that are missing or not streams (deleted
  * or replaced between discovery and read) are left out. Throws on connection errors.
  */
-export async function readAllBacklogs(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions = {}): Promise<StreamBacklogs[]> {
+export async function readAllBacklogs(redis: RedisConnection, streams: string[], opts: ReadAllBacklogsOptions = {}): Promise<StreamBacklogs[]> {
   if (streams.length === 0) return [];
   if ((opts.mode ?? 'auto') === 'auto' && !NO_SCRIPT.has(redis)) return readAllByScript(redis, streams, opts);
   return readAllBacklogsOver(ioredisTransport(redis), streams, opts);
@@ -28,7 +28,7 @@ export const SCRIPT_BATCH = 16;
 const BACKLOG_SCRIPT = new LuaScript('backlogs');
 
 /** Clients whose server refuses the script (NOPERM, no `(` ranges before Redis 6.2, scripting disabled). */
-const NO_SCRIPT = new WeakSet<Redis>();
+const NO_SCRIPT = new WeakSet<RedisConnection>();
 
 /** `u` (no such field: Redis < 7) → undefined, `n` (NULL) → null, else the number. */
 function countField(v: string | undefined): number | null | undefined {
@@ -71,7 +71,7 @@ function decodeScriptReply(reply: unknown, streams: string[], now: number, count
   }
 }
 
-async function readAllByScript(redis: Redis, streams: string[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[]> {
+async function readAllByScript(redis: RedisConnection, streams: string[], opts: ReadAllBacklogsOptions): Promise<StreamBacklogs[]> {
   const countLimit = Math.max(1, opts.countLimit ?? DEFAULT_COUNT_LIMIT);
   const wanted = opts.groups && opts.groups.length > 0 ? opts.groups : [];
   // Every call is sent at once (one write each, no waiting in between), and each reply is decoded as

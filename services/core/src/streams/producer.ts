@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { LuaScript } from '../lua';
 import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
 import type { FieldError } from './event-schema';
@@ -11,7 +11,7 @@ const PUBLISH_SCRIPT = new LuaScript('publish');
 /** Options for {@link StreamProducer}. */
 export interface StreamProducerOptions {
   /** A `command` connection (core `createRedis`). The caller owns it and closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   /** Approximate trim (`MAXLEN ~`) applied by every append; 0 = never trim. Default 1000000. */
   maxLen?: number;
   /** Lifetime of an idempotency marker in seconds; default 86400. */
@@ -116,7 +116,7 @@ export class StreamProducer {
   readonly timeoutMs: number;
   /** Shards of every stream (1: no sharding). */
   readonly shards: number;
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly keyMode: KeyMode;
   private readonly pickers = new Map<string, ShardPicker>();
 

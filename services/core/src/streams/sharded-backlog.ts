@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisConnection } from '../redis';
 import { readGroupBacklog } from './lag-commands';
 import { DEFAULT_COUNT_LIMIT, type BacklogResult, type GroupBacklog } from './lag-model';
 import { parseShardKey, shardKeys } from './keys';
@@ -50,7 +50,7 @@ export function combineShardBacklogs(stream: string, group: string, parts: reado
  * in Redis Cluster each read goes to its shard's node). `shards` 1, or a shard key itself (`S{2}`),
  * reads that one key.
  */
-export async function readShardedBacklog(redis: Redis, stream: string, group: string, shards: number, nowMs?: number, countLimit = DEFAULT_COUNT_LIMIT): Promise<BacklogResult> {
+export async function readShardedBacklog(redis: RedisConnection, stream: string, group: string, shards: number, nowMs?: number, countLimit = DEFAULT_COUNT_LIMIT): Promise<BacklogResult> {
   if (shards === 1 || parseShardKey(stream, shards)) return readGroupBacklog(redis, stream, group, nowMs, countLimit);
   const parts = await Promise.all(shardKeys(stream, shards).map((k) => readGroupBacklog(redis, k, group, nowMs, countLimit)));
   return combineShardBacklogs(stream, group, parts);
