@@ -4,6 +4,7 @@
  * watch against the poll alone. Issue 16's "Must show" 1 and 2; the figures and what they mean are in
  * docs/autoscaler.md.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import Redis from 'ioredis';
@@ -165,6 +166,10 @@ export const scalingModes: Benchmark = {
     ctx.goal('scaling_rate_steady_burst_direction_changes', rate.steady.directionChanges, 'max', 0);
     ctx.goal('scaling_rate_over_lag_steady_burst_backlog_age_p99', rate.steady.ageP99S / lag.steady.ageP99S, 'max', 0.5, '×');
     const png = await writeScalingChart(results, join(__dirname, '..', 'results', 'scaling.png'));
+    // The samples behind every figure (t, replicas, outstanding, backlog age), for a second look.
+    const samplesFile = join(__dirname, '..', 'results', 'scaling-samples.json');
+    writeFileSync(samplesFile, JSON.stringify(results.map((r) => ({ mode: r.mode, burst: r.burst, loadAvg: r.loadAvg, samples: r.samples }))));
+    ctx.progress(`samples: ${samplesFile}`);
     ctx.progress(`chart: ${png}`);
     await activation(ctx);
   },

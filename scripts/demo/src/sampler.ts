@@ -20,14 +20,8 @@ export interface SamplerOptions {
   httpTimeoutMs?: number;
 }
 
-interface Backlog {
-  outstanding: number | null;
-  lag: number | null;
-  pending: number | null;
-  lagSeconds: number | null;
-  oldestPendingSeconds: number | null;
-  consumers: number | null;
-}
+/** What the lag exporter's /api/v1/backlog gives a sample. */
+type Backlog = Pick<Sample, 'outstanding' | 'lag' | 'pending' | 'lagSeconds' | 'oldestPendingSeconds' | 'consumers'>;
 
 const NO_BACKLOG: Backlog = { outstanding: null, lag: null, pending: null, lagSeconds: null, oldestPendingSeconds: null, consumers: null };
 

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '@stream-workers/core';
-import { PeriodicTask, defaultOf, errorFields } from '@stream-workers/core';
+import type { Logger, Readiness, RedisConnection } from '@stream-workers/core';
+import { PeriodicTask, defaultOf, errorFields, redisReadiness } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { KubeApiError, kubeCall, type KubeAccess } from './kube-api-error';
 
@@ -239,4 +239,18 @@ export function electionFor(
     leaseDurationS: config.leaseDurationS,
     logger,
   });
+}
+
+/**
+ * The autoscaler's `/readyz` (single-target and pools mode): not while it shuts down or Redis is
+ * unreachable, not while the election lacks the RBAC to run (a forbidden Lease), else what `inner`
+ * says (the autoscaler's or the pool set's own readiness).
+ */
+export function autoscalerReadiness(redis: () => RedisConnection, draining: () => boolean, election: LeaderElection | undefined, inner: () => Readiness): () => Readiness {
+  return () => {
+    const base = redisReadiness(redis(), draining)();
+    if (!base.ready) return base;
+    if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
+    return inner();
+  };
 }

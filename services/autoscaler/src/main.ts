@@ -5,13 +5,13 @@
  * and the ops server until SIGTERM/SIGINT.
  */
 import { join } from 'node:path';
-import { OpsServer, isRedisReady, describeRedis, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, describeRedis, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
-import { Janitor, shardedJanitorMetrics, type LivenessProbe } from './janitor';
-import { electionFor, type LeaderElection } from './leader-election';
+import { shardJanitors, type LivenessProbe } from './janitor';
+import { autoscalerReadiness, electionFor, type LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
 import { DeploymentTarget } from './targets/deployment-target';
@@ -84,28 +84,20 @@ void runService({
     });
     const watch = createActivationWatch(config, autoscaler, logger);
     // One janitor per shard key (the consumers live on each shard's group), one set of metrics.
-    const janitorMetrics = config.streamShards > 1 ? shardedJanitorMetrics(registry, config.streamShards) : undefined;
-    const janitors =
+    const janitor =
       config.janitorIntervalMs > 0
-        ? shardKeys(stream, config.streamShards).map((key, i) => new Janitor({
-            redis: redis(), stream: key, group, logger, probe, goneMinIdleMs,
-            ...(janitorMetrics ? { metrics: janitorMetrics(i) } : { registry }),
+        ? shardJanitors({
+            redis: redis(), stream, group, logger, probe, goneMinIdleMs, registry, shards: config.streamShards,
             ...(unknownIdleMs !== undefined ? { unknownIdleMs } : {}),
             intervalMs: config.janitorIntervalMs,
             ...(isLeader ? { shouldRun: isLeader } : {}),
-          }))
-        : [];
-    const janitor = janitors.length > 0 ? { start: () => janitors.forEach((j) => j.start()), close: async () => void (await Promise.all(janitors.map((j) => j.close()))) } : undefined;
+          })
+        : undefined;
     const ops = new OpsServer({
       port: config.port,
       registry,
       logger,
-      readiness: () => {
-        if (shutdown.started) return { ready: false, reason: 'shutting down' };
-        if (!isRedisReady(redis())) return { ready: false, reason: 'redis unreachable' };
-        if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
-        return autoscaler.readiness();
-      },
+      readiness: autoscalerReadiness(redis, () => shutdown.started, election, () => autoscaler.readiness()),
     });
     shutdown
       .add('activation watch', () => watch?.close())

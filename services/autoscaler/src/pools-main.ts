@@ -4,12 +4,12 @@
  * rate), a decision loop, an activation watch (minReplicas 0) and (when the pool names its pods) a
  * janitor. Built by main.ts (runService) when POOLS is set.
  */
-import { OpsServer, isRedisReady, describeRedis, type BuiltService, type ServiceContext } from '@stream-workers/core';
+import { OpsServer, describeRedis, type BuiltService, type ServiceContext } from '@stream-workers/core';
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
-import { Janitor } from './janitor';
-import { electionFor } from './leader-election';
+import { shardJanitors, type JanitorGroup } from './janitor';
+import { autoscalerReadiness, electionFor } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import { PoolSet } from './pools';
 import type { PoolSpec } from './pools-config';
@@ -28,7 +28,8 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
 
   const parts = pools.map((spec) => {
     const target = new DeploymentTarget({ kubeConfig, namespace: config.namespace, name: spec.deployment });
-    return { spec, target, backlog: createSignal(spec, redis, logger.child({ pool: spec.name })), janitor: undefined as Janitor | undefined };
+    // STREAM_SHARDS applies to every pool's stream: the signal is each pool's total over its shards.
+    return { spec, target, backlog: createSignal({ ...spec, streamShards: config.streamShards }, redis, logger.child({ pool: spec.name })), janitor: undefined as JanitorGroup | undefined };
   });
   const set = new PoolSet({ pools: parts, logger, registry, isLeader });
   // A janitor per pool that names its pods (its figures labelled with the pool).
@@ -36,7 +37,8 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
     const selector = p.spec.podSelector;
     if (config.janitorIntervalMs <= 0 || !selector) continue;
     const metrics = set.janitorMetrics(p.spec.name);
-    p.janitor = new Janitor({
+    p.janitor = shardJanitors({
+      shards: config.streamShards,
       redis,
       stream: p.spec.stream,
       group: p.spec.group,
@@ -55,7 +57,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
   const watches = parts
     .map((p) =>
       createActivationWatch(
-        { ...p.spec, redis: config.redis },
+        { ...p.spec, redis: config.redis, streamShards: config.streamShards },
         {
           get replicas() {
             return set.replicas(p.spec.name);
@@ -71,12 +73,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
     port: config.port,
     registry,
     logger,
-    readiness: () => {
-      if (shutdown.started) return { ready: false, reason: 'shutting down' };
-      if (!isRedisReady(redis)) return { ready: false, reason: 'redis unreachable' };
-      if (election?.lastError?.kind === 'forbidden') return { ready: false, reason: election.lastError.message };
-      return set.readiness();
-    },
+    readiness: autoscalerReadiness(() => redis, () => shutdown.started, election, () => set.readiness()),
   });
   shutdown
     .add('activation watches', async () => {

@@ -117,7 +117,7 @@ export class RateSignal {
     // still starting would make one replica's capacity look smaller than it is).
     const { serving, ...c } = counters;
     const est = this.estimator.add({ t: this.now(), ...c, lag: waiting, replicas: Math.min(currentReplicas, serving) });
-    const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy);
+    const raw = rateDesiredReplicas({ arrivalRate: est.arrivalRate ?? 0, servicePerReplica: est.servicePerReplica, waiting }, this.policy, currentReplicas);
     return {
       outstanding,
       raw,
@@ -125,6 +125,7 @@ export class RateSignal {
       detail: {
         waiting,
         arrivalRate: round1(est.arrivalRate),
+        arrivalRise: round1(est.arrivalRise),
         processedRate: round1(est.processedRate),
         servicePerReplica: round1(est.servicePerReplica),
         saturated: est.saturated,

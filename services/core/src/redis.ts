@@ -1,4 +1,5 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Readiness } from './ops-server';
 import type { Logger } from 'pino';
 import { errorFields } from './logger';
 import { redisErrorCode } from './redis-errors';
@@ -174,6 +175,18 @@ function watchState(client: RedisConnection, where: string, role: RedisRole, log
 /** True when the connection is usable right now. */
 export function isRedisReady(client: RedisConnection): boolean {
   return client.status === 'ready';
+}
+
+/**
+ * The `/readyz` check of a service that serves from one command connection (the producer, the lag
+ * exporter): not ready while it shuts down, nor while that connection is down (no primary answers).
+ */
+export function redisReadiness(client: RedisConnection, draining: () => boolean): () => Readiness {
+  return () => {
+    if (draining()) return { ready: false, reason: 'shutting down' };
+    if (!isRedisReady(client)) return { ready: false, reason: 'redis unreachable' };
+    return { ready: true };
+  };
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   type GroupInfo,
   type StreamInfo,
 } from '../src/index';
-import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, uniquePrefix, useSharedRedis } from '../../../test-support/redis';
+import { PrivateRedis, SHARED_REDIS_URL, useSharedRedis } from '../../../test-support/redis';
 
 const NOW = 1_700_000_000_000;
 const at = (s: number): string => `${NOW - s * 1000}-0`;
@@ -179,15 +179,7 @@ test('an ACL user without scripting (private redis-server): readAllBacklogs fall
 });
 
 describe('readAllBacklogsOver and the script: many streams, in parts', () => {
-  const prefix = uniquePrefix('core-lag-parts');
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  const { prefix, redis } = useSharedRedis('core-lag-parts');
 
   test('more streams than a batch: parts come through onStreams in stream order and make up the result; script, commands agree', async () => {
     const n = Math.max(COMMANDS_BATCH, SCRIPT_BATCH) * 2 + 3;

@@ -4,25 +4,9 @@
  * view of it, a reply across chunks assembled into one Buffer.
  */
 import { ReceiveBuffer } from '../src/resp';
+import { SAMPLE_REPLIES, resp } from './support/resp-samples';
 
-/** RESP2 encoding of nested arrays of strings (null: a null array), lengths in bytes. */
-function resp(v: unknown): string {
-  if (v === null) return '*-1\r\n';
-  if (Array.isArray(v)) return `*${v.length}\r\n${v.map(resp).join('')}`;
-  return `$${Buffer.byteLength(String(v))}\r\n${String(v)}\r\n`;
-}
-
-const REPLIES = [
-  resp([['abc', [['1-0', ['type', 't', 'data', '{"é":1}']], ['2-0', null]]]]),
-  '*-1\r\n',
-  '$-1\r\n',
-  '+OK\r\n',
-  '-NOGROUP No such key\r\n',
-  ':42\r\n',
-  '*0\r\n',
-  '$0\r\n\r\n',
-  '*3\r\n$1\r\n\r\r\n*1\r\n:7\r\n$2\r\n\r\n\r\n', // CR and CRLF inside bulk strings
-];
+const REPLIES = SAMPLE_REPLIES;
 
 /** Feeds `chunks` and collects every reply handed out, as text. */
 function feed(chunks: Buffer[]): string[] {

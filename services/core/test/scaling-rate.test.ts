@@ -1,5 +1,6 @@
 import {
   RateEstimator,
+  arrivalRise,
   ScaleDecider,
   processedBetween,
   rateDesiredReplicas,
@@ -24,6 +25,20 @@ describe('rate mode replica math (pure)', () => {
     [-5, 150, 0, 30, undefined, 0], // a negative rate (counter noise) counts as 0
   ])('λ=%p μ=%p B=%p drain=%p lag=%p → %p', (arrivalRate, mu, waiting, targetDrainS, targetLagSeconds, expected) => {
     expect(rateDesiredReplicas({ arrivalRate, servicePerReplica: mu, waiting }, { targetDrainS, targetLagSeconds })).toBe(expected);
+  });
+
+  test.each([
+    // λ, μ, current, expected: within 10 % of the current count (the HPA's tolerance) it stays
+    [160, 32, 5, 5], // need 5.0 exactly: the throughput of 5 that barely keep up
+    [160, 30, 5, 5], // need 5.33: noise in μ does not add a replica
+    [160, 28, 5, 6], // need 5.71: 14 % above, a real shortfall
+    [740, 40, 20, 20], // need 18.5 (0.925 of 20): within, kept (ceil would say 19)
+    [700, 40, 20, 18], // need 17.5 (0.875 of 20): outside, down to 18
+    [160, 40, 5, 4], // need 4.0: one fewer
+    [30, 40, 1, 1], // need 0.75, but at 1 (ceil) anyway
+    [160, 32, 0, 5], // from 0 the need is rounded up as usual
+  ])('λ=%p μ=%p current=%p → %p (tolerance)', (arrivalRate, mu, current, expected) => {
+    expect(rateDesiredReplicas({ arrivalRate, servicePerReplica: mu, waiting: 0 }, { targetDrainS: 30, targetLagSeconds: undefined }, current)).toBe(expected);
   });
 
   test.each([[undefined], [0], [-1], [NaN]])('μ=%p (not measured) gives undefined: the caller falls back to the lag count', (mu) => {
@@ -125,6 +140,76 @@ describe('RateEstimator (injected clock, simulated counters)', () => {
     est.add({ t: 1000, added: 1100, read: 1100, pending: 0, lag: 0, replicas: 1 });
     const r = est.add({ t: 2000, added: 5, read: 5, pending: 0, lag: 0, replicas: 1 });
     expect(r.arrivalRate).toBeUndefined();
+  });
+});
+
+/** `entries-added` sampled every second for `seconds` s under the arrival rate `rate(s)` (a deterministic count per second). */
+function addedSamples(seconds: number, rate: (s: number) => number): { t: number; added: number }[] {
+  let added = 0;
+  const out = [{ t: 0, added: 0 }];
+  for (let s = 1; s <= seconds; s++) {
+    added += Math.round(rate(s));
+    out.push({ t: s * S, added });
+  }
+  return out;
+}
+
+/** A deterministic pseudo-random sequence (xorshift), for arrivals with noise. */
+function noise(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return ((x >>> 0) % 1000) / 1000;
+  };
+}
+
+describe('arrivalRise: the ramp projected one window ahead, nothing for a step, a flat or a falling load', () => {
+  test.each<[string, (s: number) => number, (rise: number) => boolean]>([
+    // 20/s rising by 5/s every second: slope 5/s², projected over a 5 s window: about 25/s.
+    ['a ramp rising in both windows', (s) => 20 + 5 * s, (r) => r > 20 && r < 30],
+    ['a flat load', () => 160, (r) => r === 0],
+    ['a step up 2 s ago (the older window is flat)', (s) => (s < 13 ? 100 : 600), (r) => r === 0],
+    ['a step up 7 s ago (the current window is flat)', (s) => (s < 8 ? 100 : 600), (r) => r === 0],
+    ['a falling load', (s) => 200 - 5 * s, (r) => r === 0],
+    ['a rise too small to tell from noise (0.5/s² at 160/s)', (s) => 160 + 0.5 * s, (r) => r === 0],
+  ])('%s', (_name, rate, ok) => {
+    const rise = arrivalRise(addedSamples(15, rate), 5);
+    expect(ok(rise)).toBe(true);
+  });
+
+  test('noise of Poisson size on a flat 160/s: a rise is projected in at most 0.1 % of 6,000 decisions, each under a replica', () => {
+    const rises: number[] = [];
+    for (const seed of [16, 1, 2, 3, 4, 5]) {
+      const rnd = noise(seed);
+      let added = 0;
+      const samples: { t: number; added: number }[] = [];
+      for (let s = 0; s < 1010; s++) {
+        // 160/s, uniform noise with about 1.15 times the Poisson spread (√160 per second).
+        added += Math.round(160 + (rnd() - 0.5) * 4 * Math.sqrt(160));
+        samples.push({ t: s * S, added });
+        const rise = s >= 10 ? arrivalRise(samples.slice(-12), 5) : 0;
+        if (rise > 0) rises.push(rise);
+      }
+    }
+    // With a 2σ gate instead of 3σ this was 73 of 6,000; with 3σ, 4 (each 6–22/s, a replica is 40/s here).
+    expect(rises.length).toBeLessThanOrEqual(6);
+    expect(Math.max(0, ...rises)).toBeLessThan(40);
+  });
+
+  test('too few samples, or a window not yet covered, give 0', () => {
+    expect(arrivalRise([], 5)).toBe(0);
+    expect(arrivalRise(addedSamples(6, (s) => 20 + 20 * s), 5)).toBe(0); // the older window is not covered yet
+  });
+
+  test('the estimator adds the rise to λ on a ramp and reports it', () => {
+    const est = new RateEstimator(5);
+    const r = simulate(est, run(0, 16, (s) => ({ lambda: 20 + 5 * s, replicas: 4, mu: 150 })));
+    const last = r[r.length - 1]!;
+    expect(last.arrivalRise).toBeGreaterThan(20);
+    // λ = the last interval's 95/s plus the rise: what the load will be one window on.
+    expect(last.arrivalRate).toBeCloseTo(95 + last.arrivalRise, 5);
   });
 });
 

@@ -11,6 +11,7 @@ import { replyEnd } from '../src/resp';
 import { LocalRedis } from '../src/local-redis';
 import { choppingProxy, type ChoppingProxy } from '../../../test-support/chopping-proxy';
 import { waitFor } from '../../../test-support/process';
+import { SAMPLE_REPLIES } from './support/resp-samples';
 
 const proxies: ChoppingProxy[] = [];
 /** Port of a proxy to `port` that cuts every reply into 1..7-byte pieces (closed after the file). */
@@ -98,25 +99,9 @@ test('ASCII-only batches (copied as latin1) and batches with UTF-8 values (decod
   }
 });
 
-/** RESP2 encoding of nested arrays of strings (null: a null array), lengths in bytes. */
-function resp(v: unknown): string {
-  if (v === null) return '*-1\r\n';
-  if (Array.isArray(v)) return `*${v.length}\r\n${v.map(resp).join('')}`;
-  return `$${Buffer.byteLength(String(v))}\r\n${String(v)}\r\n`;
-}
 
 test('replyEnd finds the end of one complete RESP2 reply and answers -1 for every strict prefix of it', async () => {
-  const replies = [
-    resp([['abc', [['1-0', ['type', 't', 'data', '{"é":1}']], ['2-0', null]]]]),
-    '*-1\r\n',
-    '$-1\r\n',
-    '+OK\r\n',
-    '-NOGROUP No such key\r\n',
-    ':42\r\n',
-    '*0\r\n',
-    '$0\r\n\r\n',
-    '*3\r\n$1\r\n\r\r\n*1\r\n:7\r\n$2\r\n\r\n\r\n', // CR and CRLF inside bulk strings
-  ];
+  const replies = SAMPLE_REPLIES;
   for (const r of replies) {
     const b = Buffer.from(r, 'utf8');
     expect(replyEnd(b)).toBe(b.length);

@@ -1,6 +1,6 @@
 import type { Express, Request, Response, NextFunction } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpProblem, OpsServer, globToRegExp, isRedisReady, readShardedBacklog, shardKey, type Logger, type BacklogResult, type RedisConnection } from '@stream-workers/core';
+import { HttpProblem, OpsServer, globToRegExp, redisReadiness, readShardedBacklog, shardKey, type Logger, type BacklogResult, type RedisConnection } from '@stream-workers/core';
 import { LagCollector } from './collector';
 
 /** Options for {@link LagExporter}. */
@@ -85,11 +85,7 @@ export class LagExporter {
       ...(opts.host ? { host: opts.host } : {}),
       registry: opts.registry,
       logger: opts.logger,
-      readiness: () => {
-        if (this.draining) return { ready: false, reason: 'shutting down' };
-        if (!isRedisReady(opts.redis)) return { ready: false, reason: 'redis unreachable' };
-        return { ready: true };
-      },
+      readiness: redisReadiness(opts.redis, () => this.draining),
       routes: (app) => this.routes(app),
     });
   }

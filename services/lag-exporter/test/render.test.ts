@@ -4,25 +4,15 @@
  * series (`get()`, also what `getMetricsAsJSON()` shows), label escaping included. Shared Redis,
  * unique keys, a fixed clock.
  */
-import Redis from 'ioredis';
 import { Registry, type Metric } from 'prom-client';
 import { createRegistry } from '@stream-workers/core';
 import { LagCollector } from '../src/collector';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { useSharedRedis } from '../../../test-support/redis';
 import { captureLogger } from './support/metrics';
 
 const NOW = 1_700_000_000_000;
 const at = (s: number): string => `${NOW - s * 1000}-0`;
-const prefix = uniquePrefix('lagx-render');
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(SHARED_REDIS_URL);
-});
-afterAll(async () => {
-  await deleteKeys(redis, prefix);
-  redis.disconnect();
-});
+const { prefix, redis } = useSharedRedis('lagx-render');
 
 /** The same metrics as `registry`'s, rendered by prom-client from their `get()` (one value per series). */
 function genericTwin(registry: Registry): Registry {

@@ -12,6 +12,7 @@ import {
   EVENT_SCHEMA,
   binaryFieldName,
   isRedisReady,
+  redisReadiness,
   isTraceparent,
   newCorrelationId,
   traceIdOf,
@@ -112,11 +113,7 @@ export class ProducerApp {
       ...(opts.host ? { host: opts.host } : {}),
       registry: opts.registry,
       logger: opts.logger,
-      readiness: () => {
-        if (this.draining) return { ready: false, reason: 'shutting down' };
-        if (!isRedisReady(opts.redis)) return { ready: false, reason: 'redis unreachable' };
-        return { ready: true };
-      },
+      readiness: redisReadiness(opts.redis, () => this.draining),
       routes: (app) => this.routes(app),
     });
   }

@@ -39,7 +39,7 @@ void runService({
       batchMax: config.batchMax,
       publishTimeoutMs: config.publishTimeoutMs,
       streamShards: config.streamShards,
-      keyMode: keyModeOf(process.env),
+      keyMode: keyModeOf(config.redis),
     });
     shutdown.add('http server', () => app.close());
     if (own) shutdown.add('redis (WAIT)', () => closeRedis(own!));

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { REPO_ROOT, startService, waitFor } from '../../../test-support/process';
-import { PrivateRedis, SHARED_REDIS_URL, deleteKeys, freePort, uniquePrefix } from '../../../test-support/redis';
+import { freePort, PrivateRedis, SHARED_REDIS_URL, useSharedRedis } from '../../../test-support/redis';
 import { shapeRate } from '../src/load/run-load';
 
 const CLI = join(REPO_ROOT, 'services', 'producer', 'dist', 'load', 'cli.js');
@@ -26,15 +26,7 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 describe('load generator CLI and producer process (built dist, shared Redis with unique keys)', () => {
-  const prefix = uniquePrefix('producer-load');
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(SHARED_REDIS_URL);
-  });
-  afterAll(async () => {
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-  });
+  const { prefix, redis } = useSharedRedis('producer-load');
 
   test('shapes stay within 10 %..100 % of the peak rate', () => {
     for (const shape of ['steady', 'ramp', 'burst', 'waves'] as const) {

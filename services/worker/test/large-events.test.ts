@@ -4,16 +4,14 @@
  * most READ_MAX_REPLY_BYTES worth of entries (the XREADGROUP COUNTs are read back from a proxy in
  * front of Redis that records the commands of the worker's read connection).
  */
-import Redis from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/src';
-import { SHARED_REDIS_URL, deleteKeys, uniquePrefix } from '../../../test-support/redis';
+import { SHARED_REDIS_URL, useSharedRedis } from '../../../test-support/redis';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { createWorker } from '../src';
 import { READ_MAX_REPLY_BYTES } from '../src/read-loop';
 import { fill, waitDrained } from './support';
 
-const prefix = uniquePrefix('large-events');
 
 /** The complete commands (RESP arrays of bulk strings) at the start of `b`, and how many bytes they took. */
 function parseCommands(b: Buffer): { commands: string[][]; used: number } {
@@ -72,15 +70,7 @@ async function recordingProxy(port: number): Promise<{ port: number; commands: s
     },
   };
 }
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(SHARED_REDIS_URL);
-});
-afterAll(async () => {
-  await deleteKeys(redis, prefix);
-  redis.disconnect();
-});
+const { prefix, redis } = useSharedRedis('large-events');
 
 test('60 events of 256 KiB at batchSize 100, through a proxy: each handled once with its whole data; every read asks for at most 4 MiB of entries', async () => {
   const stream = `${prefix}:events`;

@@ -2,7 +2,8 @@ import type { RedisConnection } from '../redis';
 import { LuaScript } from '../lua';
 import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
 import type { FieldError } from './event-schema';
-import { SINGLE_SERVER, idempotencyKey, shardKey, type KeyMode } from './keys';
+import { idempotencyKey, shardKey, type KeyMode } from './keys';
+import { isClusterClient } from './slots';
 import { ShardPicker } from './sharding';
 
 /** One Lua script per batch, all-or-nothing and idempotent: its arguments and reply are described in lua/publish.lua. */
@@ -24,7 +25,7 @@ export interface StreamProducerOptions {
   timeoutMs?: number;
   /** Shards of every stream published to (`STREAM_SHARDS`): N > 1 appends to `S{0}` … `S{N-1}`; default 1. */
   shards?: number;
-  /** How derived keys (idempotency markers) are named: `{ cluster: true }` in Redis Cluster; default one server. */
+  /** How derived keys (idempotency markers) are named: `{ cluster: true }` in Redis Cluster; default from the connection (a Cluster client: cluster). */
   keyMode?: KeyMode;
   /**
    * Replicas that must hold an append before `publish` resolves (`PRODUCER_MIN_REPLICAS_ACK`): above 0
@@ -154,7 +155,7 @@ export class StreamProducer {
     if (!Number.isInteger(this.minReplicasAck) || this.minReplicasAck < 0) throw new RangeError(`minReplicasAck must be an integer ≥ 0, got ${this.minReplicasAck}`);
     if (this.minReplicasAck > 0 && (opts.redis as { isCluster?: boolean }).isCluster) throw new RangeError('minReplicasAck > 0 is not supported with a Redis Cluster client');
     this.shards = opts.shards ?? 1;
-    this.keyMode = opts.keyMode ?? SINGLE_SERVER;
+    this.keyMode = opts.keyMode ?? { cluster: isClusterClient(opts.redis) };
     shardKey('s', 0, this.shards); // throws a RangeError naming the allowed range
     this.maxLen = opts.maxLen ?? 1_000_000;
     this.idempotencyTtlS = opts.idempotencyTtlS ?? 86_400;
