@@ -112,8 +112,10 @@ export class Worker {
   /**
    * @param opts The options (checked before anything connects).
    * @param handler Runs once per delivery.
-   * @param shared Internal (ShardedWorker): metrics made once for several workers of one process.
    */
+  constructor(opts: WorkerOptions, handler: Handler);
+  /** @internal ShardedWorker: metrics made once for the workers of every shard of one process. */
+  constructor(opts: WorkerOptions, handler: Handler, shared: { metrics: WorkerMetrics });
   constructor(opts: WorkerOptions, handler: Handler, shared?: { metrics: WorkerMetrics }) {
     // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
     this.o = resolveWorkerOptions(opts, handler);
