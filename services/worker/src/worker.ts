@@ -60,6 +60,16 @@ export interface WorkerOptions {
   registry?: Registry;
 }
 
+/** What {@link Worker.stats} returns. */
+export interface WorkerStats {
+  /** Handlers running now. */
+  running: number;
+  /** Entries held: running, read and queued, or waiting for a retry. */
+  held: number;
+  /** True while the worker reads from Redis without errors. */
+  redisOk: boolean;
+}
+
 /** Options of {@link Worker.close}. */
 export interface CloseOptions {
   /**
@@ -236,7 +246,7 @@ export class Worker {
   }
 
   /** Handlers running, entries held and whether reads succeed (the gauges' sources; cheap). */
-  stats(): { running: number; held: number; redisOk: boolean } {
+  stats(): WorkerStats {
     return { running: this.s.running, held: this.s.held.size, redisOk: this.s.redisOk };
   }
 
