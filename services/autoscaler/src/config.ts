@@ -100,6 +100,9 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   ...(c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []),
   // The rate signal reads one stream's entries-added/entries-read; summing rates over shards is not implemented.
   ...(c.streamShards > 1 && c.scalingMode === 'rate' ? [new ConfigError('SCALING_MODE', c.scalingMode, `lag with STREAM_SHARDS=${c.streamShards} (the rate mode reads one stream)`)] : []),
+  ...(c.streamShards > 1 && c.pools
+    ? c.pools.flatMap((p, i) => (p.scalingMode === 'rate' ? [new ConfigError(`POOLS[${i}].scalingMode`, p.scalingMode, `lag with STREAM_SHARDS=${c.streamShards} (the rate mode reads one stream)`)] : []))
+    : []),
 ]);
 
 export type AutoscalerConfig = ConfigOf<typeof autoscalerConfig.specs>;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, type Logger, type RedisConnection } from '@stream-workers/core';
+import { LuaScript, METRIC_PREFIX, PeriodicTask, defaultOf, errorFields, isNoGroup, isNoSuchKey, shardKeys, type Logger, type RedisConnection } from '@stream-workers/core';
 import { autoscalerConfig } from './config';
 
 /** What the janitor knows about the worker behind a consumer name. */
@@ -58,30 +58,64 @@ export interface JanitorMetrics {
 }
 
 /**
- * The janitor's metrics for a sharded stream (one janitor per shard key): one counter and one gauge in
- * `registry`; the gauge shows the sum of the shards' last runs. Returns the sink of shard `i`.
+ * Per-shard sinks of one janitor sink, for a sharded stream (one janitor per shard key): deletions add
+ * up, and the kept gauge shows the sum of every shard's last run (not the last shard's alone).
  */
-export function shardedJanitorMetrics(registry: Registry, shards: number): (i: number) => JanitorMetrics {
+export function perShardJanitorMetrics(sink: JanitorMetrics, shards: number): (i: number) => JanitorMetrics {
+  const kept = new Array<number>(shards).fill(0);
+  return (i) => ({
+    deleted: sink.deleted,
+    kept: {
+      set: (n) => {
+        kept[i] = n;
+        sink.kept.set(kept.reduce((a, b) => a + b, 0));
+      },
+    },
+  });
+}
+
+/** Several janitors (one per shard key of a sharded stream) started and closed as one. */
+export class JanitorGroup {
+  constructor(
+    /** The janitors, one per shard key. */
+    readonly janitors: readonly Janitor[],
+  ) {}
+
+  /** Starts every janitor. */
+  start(): void {
+    for (const j of this.janitors) j.start();
+  }
+
+  /** Closes every janitor (waits for runs in progress). Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all(this.janitors.map((j) => j.close()));
+  }
+}
+
+/**
+ * One janitor per shard key of `stream` (`shards` 1: the stream itself), sharing one sink: `metrics`,
+ * or the counter and gauge registered in `registry`.
+ */
+export function shardJanitors(opts: Omit<JanitorOptions, 'metrics' | 'registry'> & { shards: number; metrics?: JanitorMetrics; registry?: Registry }): JanitorGroup {
+  const { shards, metrics, registry, ...rest } = opts;
+  const sink = metrics ?? (registry ? registerJanitorMetrics(registry) : undefined);
+  const perShard = sink ? perShardJanitorMetrics(sink, shards) : undefined;
+  return new JanitorGroup(shardKeys(opts.stream, shards).map((key, i) => new Janitor({ ...rest, stream: key, ...(perShard ? { metrics: perShard(i) } : {}) })));
+}
+
+/** The janitor's counter and gauge in `registry` (names in docs/design.md, "Metrics"). */
+function registerJanitorMetrics(registry: Registry): JanitorMetrics {
   const deleted = new Counter({
     name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
     help: 'Consumers of gone workers deleted by the janitor (each had 0 pending entries)',
     registers: [registry],
   });
-  const gauge = new Gauge({
+  const kept = new Gauge({
     name: `${METRIC_PREFIX}autoscaler_janitor_consumers_kept_pending`,
     help: 'Consumers of gone workers kept at the last janitor run because they still hold pending entries',
     registers: [registry],
   });
-  const kept = new Array<number>(shards).fill(0);
-  return (i) => ({
-    deleted: { inc: (n) => deleted.inc(n) },
-    kept: {
-      set: (n) => {
-        kept[i] = n;
-        gauge.set(kept.reduce((a, b) => a + b, 0));
-      },
-    },
-  });
+  return { deleted: { inc: (n) => deleted.inc(n) }, kept: { set: (n) => kept.set(n) } };
 }
 
 /** The atomic check-and-delete of a consumer (return codes in core's lua/delete-consumer-if-empty.lua). */
@@ -109,21 +143,9 @@ export class Janitor {
       nextDelayMs: () => intervalMs,
       firstDelayMs: intervalMs,
     });
-    if (opts.metrics) {
-      this.deletedTotal = opts.metrics.deleted;
-      this.keptGauge = opts.metrics.kept;
-    } else if (opts.registry) {
-      this.deletedTotal = new Counter({
-        name: `${METRIC_PREFIX}autoscaler_janitor_consumers_deleted_total`,
-        help: 'Consumers of gone workers deleted by the janitor (each had 0 pending entries)',
-        registers: [opts.registry],
-      });
-      this.keptGauge = new Gauge({
-        name: `${METRIC_PREFIX}autoscaler_janitor_consumers_kept_pending`,
-        help: 'Consumers of gone workers kept at the last janitor run because they still hold pending entries',
-        registers: [opts.registry],
-      });
-    }
+    const sink = opts.metrics ?? (opts.registry ? registerJanitorMetrics(opts.registry) : undefined);
+    this.deletedTotal = sink?.deleted;
+    this.keptGauge = sink?.kept;
   }
 
   /** Runs every `intervalMs` until {@link close}. */

@@ -5,12 +5,12 @@
  * and the ops server until SIGTERM/SIGINT.
  */
 import { join } from 'node:path';
-import { OpsServer, describeRedis, runService, shardKeys, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
+import { OpsServer, describeRedis, runService, type Env, type Logger, type ScalingPolicy } from '@stream-workers/core';
 import { autoscalerConfig, type AutoscalerConfig } from './config';
 import { buildPools } from './pools-main';
 import { Autoscaler } from './autoscaler';
 import { createActivationWatch, createSignal } from './scaling-mode';
-import { Janitor, shardedJanitorMetrics, type LivenessProbe } from './janitor';
+import { shardJanitors, type LivenessProbe } from './janitor';
 import { autoscalerReadiness, electionFor, type LeaderElection } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import type { ScaleTarget } from './scale-target';
@@ -84,18 +84,15 @@ void runService({
     });
     const watch = createActivationWatch(config, autoscaler, logger);
     // One janitor per shard key (the consumers live on each shard's group), one set of metrics.
-    const janitorMetrics = config.streamShards > 1 ? shardedJanitorMetrics(registry, config.streamShards) : undefined;
-    const janitors =
+    const janitor =
       config.janitorIntervalMs > 0
-        ? shardKeys(stream, config.streamShards).map((key, i) => new Janitor({
-            redis: redis(), stream: key, group, logger, probe, goneMinIdleMs,
-            ...(janitorMetrics ? { metrics: janitorMetrics(i) } : { registry }),
+        ? shardJanitors({
+            redis: redis(), stream, group, logger, probe, goneMinIdleMs, registry, shards: config.streamShards,
             ...(unknownIdleMs !== undefined ? { unknownIdleMs } : {}),
             intervalMs: config.janitorIntervalMs,
             ...(isLeader ? { shouldRun: isLeader } : {}),
-          }))
-        : [];
-    const janitor = janitors.length > 0 ? { start: () => janitors.forEach((j) => j.start()), close: async () => void (await Promise.all(janitors.map((j) => j.close()))) } : undefined;
+          })
+        : undefined;
     const ops = new OpsServer({
       port: config.port,
       registry,

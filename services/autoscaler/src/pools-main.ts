@@ -8,7 +8,7 @@ import { OpsServer, describeRedis, type BuiltService, type ServiceContext } from
 import type { AutoscalerConfig } from './config';
 import type { ActivationWatch } from './activation-watch';
 import { createActivationWatch, createSignal } from './scaling-mode';
-import { Janitor } from './janitor';
+import { shardJanitors, type JanitorGroup } from './janitor';
 import { autoscalerReadiness, electionFor } from './leader-election';
 import { loadKubeConfig } from './kube-config';
 import { PoolSet } from './pools';
@@ -28,7 +28,8 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
 
   const parts = pools.map((spec) => {
     const target = new DeploymentTarget({ kubeConfig, namespace: config.namespace, name: spec.deployment });
-    return { spec, target, backlog: createSignal(spec, redis, logger.child({ pool: spec.name })), janitor: undefined as Janitor | undefined };
+    // STREAM_SHARDS applies to every pool's stream: the signal is each pool's total over its shards.
+    return { spec, target, backlog: createSignal({ ...spec, streamShards: config.streamShards }, redis, logger.child({ pool: spec.name })), janitor: undefined as JanitorGroup | undefined };
   });
   const set = new PoolSet({ pools: parts, logger, registry, isLeader });
   // A janitor per pool that names its pods (its figures labelled with the pool).
@@ -36,7 +37,8 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
     const selector = p.spec.podSelector;
     if (config.janitorIntervalMs <= 0 || !selector) continue;
     const metrics = set.janitorMetrics(p.spec.name);
-    p.janitor = new Janitor({
+    p.janitor = shardJanitors({
+      shards: config.streamShards,
       redis,
       stream: p.spec.stream,
       group: p.spec.group,
@@ -55,7 +57,7 @@ export function buildPools(ctx: ServiceContext<AutoscalerConfig>, pools: PoolSpe
   const watches = parts
     .map((p) =>
       createActivationWatch(
-        { ...p.spec, redis: config.redis },
+        { ...p.spec, redis: config.redis, streamShards: config.streamShards },
         {
           get replicas() {
             return set.replicas(p.spec.name);

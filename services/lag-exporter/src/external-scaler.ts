@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseStreamInfo, readShardedBacklog, type Logger, type RedisConnection } from '@stream-workers/core';
+import { RateEstimator, errorFields, globToRegExp, outstandingOf, parseShardKey, parseStreamInfo, readShardedBacklog, shardKeys, type Logger, type RedisConnection } from '@stream-workers/core';
 import { MetadataError, metricName, parseScalerMetadata, type ScalerMetadata } from './scaler-metadata';
 import { streamActivity, type ActivityCall } from './scaler-push';
 
@@ -119,16 +119,32 @@ export class ExternalScalerServer {
     });
   }
 
+  /**
+   * `entries-added` of the stream, summed over its shards (a sharded stream's name; a shard key itself
+   * is read alone); undefined when a key is missing or Redis < 7 does not say.
+   */
+  private async entriesAdded(stream: string, shards: number): Promise<number | undefined> {
+    const keys = shards > 1 && !parseShardKey(stream, shards) ? shardKeys(stream, shards) : [stream];
+    const infos = await Promise.all(keys.map((k) => this.opts.redis.xinfo('STREAM', k).catch(() => undefined)));
+    let sum = 0;
+    for (const info of infos) {
+      const added = info === undefined ? undefined : parseStreamInfo(info).entriesAdded;
+      if (added === undefined) return undefined;
+      sum += added;
+    }
+    return sum;
+  }
+
   /** The trigger's value: outstanding (as `/api/v1/backlog`), or λ + waiting / drainSeconds for metric rate. */
   async read(m: ScalerMetadata): Promise<ScalerReading> {
-    const [obs, info] = await Promise.all([
-      readShardedBacklog(this.opts.redis, m.stream, m.group, this.opts.shards ?? 1, undefined, this.opts.countLimit),
-      m.metric === 'rate' ? this.opts.redis.xinfo('STREAM', m.stream).catch(() => undefined) : Promise.resolve(undefined),
+    const shards = this.opts.shards ?? 1;
+    const [obs, added] = await Promise.all([
+      readShardedBacklog(this.opts.redis, m.stream, m.group, shards, undefined, this.opts.countLimit),
+      m.metric === 'rate' ? this.entriesAdded(m.stream, shards) : Promise.resolve(undefined),
     ]);
     const outstanding = outstandingOf(obs);
     if (m.metric === 'outstanding') return { value: outstanding, active: outstanding > m.activationValue, outstanding };
     const waiting = obs.status === 'ok' ? obs.backlog.lag : outstanding;
-    const added = info === undefined ? undefined : parseStreamInfo(info).entriesAdded;
     let arrival = 0;
     if (added !== undefined) {
       const key = `${m.stream}\u0000${m.group}`;

@@ -31,7 +31,7 @@ void runService({
       batchMax: config.batchMax,
       publishTimeoutMs: config.publishTimeoutMs,
       streamShards: config.streamShards,
-      keyMode: keyModeOf(process.env),
+      keyMode: keyModeOf(config.redis),
     });
     shutdown.add('http server', () => app.close());
     let redisReady = false;

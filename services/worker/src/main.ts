@@ -26,7 +26,7 @@ void runService({
     };
     // STREAM_SHARDS > 1: a read loop per shard (sharded-worker.ts); each shard derives its dead-letter stream.
     const worker = cfg.streamShards > 1
-      ? new ShardedWorker({ ...opts, shards: cfg.streamShards, keyMode: keyModeOf(process.env) }, handler)
+      ? new ShardedWorker({ ...opts, shards: cfg.streamShards, keyMode: keyModeOf(cfg.redis) }, handler)
       : new Worker({ ...opts, deadLetterStream: cfg.deadLetterStream }, handler);
     const ops = new OpsServer({ port: cfg.port, registry, logger, readiness: () => worker.readiness() });
     shutdown.add('worker', () => worker.close()).add('ops server', () => ops.close());

@@ -5,6 +5,8 @@ import {
   checkRedisSettings,
   createLogger,
   createRegistry,
+  deadLetterKey,
+  keyModeOf,
   kindOf,
   redisSettingsFromUrl,
   redisUrl,
@@ -94,8 +96,8 @@ export function resolveWorkerOptions(options: unknown, handler: unknown): Resolv
     envelopeField: orDefault('envelopeField'),
     commandTimeoutMs: orDefault('commandTimeoutMs'),
   };
-  // As DEAD_LETTER_STREAM derives from STREAM (the variable's own rule).
-  resolved.deadLetterStream = get('deadLetterStream') ?? OPTION_SPECS.deadLetterStream.parse(undefined, { STREAM: resolved.stream });
+  // As DEAD_LETTER_STREAM derives from STREAM, in the stream's slot on a cluster (core keys.ts).
+  resolved.deadLetterStream = get('deadLetterStream') ?? deadLetterKey(resolved.stream, keyModeOf(resolved.redis));
   if (o.logger !== undefined && !hasMethods(o.logger, 'child', 'info', 'warn', 'error')) throw new TypeError(`${WHERE}: option logger must be a pino Logger, got ${kindOf(o.logger)}`);
   if (o.registry !== undefined && !hasMethods(o.registry, 'registerMetric', 'metrics')) throw new TypeError(`${WHERE}: option registry must be a prom-client Registry, got ${kindOf(o.registry)}`);
   return resolved;

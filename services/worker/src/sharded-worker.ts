@@ -1,4 +1,4 @@
-import { SINGLE_SERVER, deadLetterKey, shardKeys, type KeyMode, type Readiness } from '@stream-workers/core';
+import { deadLetterKey, keyModeOf, shardKeys, type KeyMode, type Readiness } from '@stream-workers/core';
 import type { Handler } from './handler';
 import { resolveSinks, resolveWorkerOptions } from './options';
 import type { WorkerEventName, WorkerListener } from './events';
@@ -9,7 +9,7 @@ import { Worker, type CloseOptions, type WorkerOptions } from './worker';
 export interface ShardedWorkerOptions extends WorkerOptions {
   /** Shards of `stream` (`STREAM_SHARDS`): the worker reads `stream{0}` … `stream{N-1}`. */
   shards: number;
-  /** How dead-letter keys are named (`{ cluster: true }` in Redis Cluster); default one server. */
+  /** How dead-letter keys are named (`{ cluster: true }` in Redis Cluster); default from the connection settings. */
   keyMode?: KeyMode;
 }
 
@@ -46,7 +46,7 @@ export class ShardedWorker {
       redisOk: () => this.shards.every((w) => w.stats().redisOk),
     });
     const concurrency = Math.max(1, Math.ceil(o.concurrency / n));
-    const mode = opts.keyMode ?? SINGLE_SERVER;
+    const mode = opts.keyMode ?? keyModeOf(o.redis);
     this.shards = keys.map((key, i) => new Worker({
       ...opts,
       stream: key,

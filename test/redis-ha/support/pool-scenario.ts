@@ -92,7 +92,7 @@ export async function runPoolScenario(o: PoolScenarioOptions, procs: ServiceProc
   for (const s of plain) start('worker', { PORT: '0', STREAM: s, CONCURRENCY: '20', ...recorder });
   const autoscaler = start('autoscaler', {
     PORT: String(as), TARGET_KIND: 'local', STREAM: sharded, STREAM_SHARDS: String(o.shards), TARGET_PER_REPLICA: String(o.targetPerReplica),
-    MIN_REPLICAS: '0', MAX_REPLICAS: String(o.maxReplicas), POLL_INTERVAL_MS: '500', COOLDOWN_S: '600', SCALE_DOWN_WINDOW_S: '600', JANITOR_INTERVAL_MS: '0',
+    MIN_REPLICAS: '0', MAX_REPLICAS: String(o.maxReplicas), POLL_INTERVAL_MS: '500', COOLDOWN_S: '600', SCALE_DOWN_WINDOW_S: '600', JANITOR_INTERVAL_MS: '1000',
     CONCURRENCY: '20', LOG_LEVEL: 'info', ...recorder,
   });
   const firstScale = await autoscaler.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('scaled up'), 60_000);

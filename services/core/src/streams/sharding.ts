@@ -1,5 +1,6 @@
 import { int, type CheckedVarSpec } from '../config';
 import type { Env } from '../config';
+import type { RedisSettings } from '../redis-settings';
 import { MAX_STREAM_SHARDS, shardOf, type KeyMode } from './keys';
 import type { StreamEvent } from './envelope';
 
@@ -55,7 +56,17 @@ export class ShardPicker {
   }
 }
 
-/** The key naming of a service's environment: Redis Cluster when `REDIS_CLUSTER_NODES` is set. */
-export function keyModeOf(env: Env): KeyMode {
-  return { cluster: (env.REDIS_CLUSTER_NODES?.trim() ?? '') !== '' };
+/**
+ * The key naming for a connection: Redis Cluster when its settings (core `RedisSettings`) are a
+ * cluster, or, for an environment not parsed yet (a variable's default), when `REDIS_CLUSTER_NODES`
+ * is set (the parser refuses it beside REDIS_URL or REDIS_SENTINELS, so the two agree).
+ */
+export function keyModeOf(from: Env | RedisSettings): KeyMode {
+  if (isSettings(from)) return { cluster: from.topology.kind === 'cluster' };
+  return { cluster: ((from as Env).REDIS_CLUSTER_NODES?.trim() ?? '') !== '' };
+}
+
+function isSettings(x: Env | RedisSettings): x is RedisSettings {
+  const t = (x as { topology?: unknown }).topology;
+  return typeof t === 'object' && t !== null;
 }
