@@ -24,6 +24,8 @@ export interface ServerProcess {
   readonly running: boolean;
   /** Sends `signal` and resolves when the process is gone. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the process again with the same arguments (same port and dir) after it was killed. */
+  restart(): void;
 }
 
 class Server implements ServerProcess {
@@ -43,10 +45,17 @@ class Server implements ServerProcess {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  private args: string[] = [];
+
   spawn(args: string[]): void {
+    this.args = args;
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+  }
+
+  restart(): void {
+    if (!this.running) this.spawn(this.args);
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

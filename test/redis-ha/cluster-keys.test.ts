@@ -4,11 +4,11 @@
  * names (why the naming exists); the exporter's discovery and scrape find every stream on every
  * primary and report each once.
  */
-import Redis, { Cluster } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { Registry } from 'prom-client';
 import {
   StreamProducer, createLogger, deadLetterKey, discoverStreams, idempotencyKey, keySlot, moveToDeadLetter, readShardedBacklog, shardKeys,
-  type KeyMode,
+  SINGLE_SERVER, type KeyMode,
 } from '@stream-workers/core';
 import { LagCollector } from '../../services/lag-exporter/src/collector';
 import { LocalRedisCluster } from '../../test-support/redis-cluster';
@@ -16,9 +16,6 @@ import { LocalRedisCluster } from '../../test-support/redis-cluster';
 const CLUSTER: KeyMode = { cluster: true };
 let cluster: LocalRedisCluster;
 let client: Cluster;
-// Until the connection layer types a Redis | Cluster union, the core helpers take ioredis' Redis; a
-// Cluster client has the same command methods (the calls below are what the services do on it).
-const asRedis = (c: Cluster): Redis => c as unknown as Redis;
 
 beforeAll(async () => {
   cluster = await LocalRedisCluster.start({ primaries: 3 });
@@ -53,7 +50,7 @@ test('cluster naming: the dead-letter MULTI and the idempotent publish script wo
   await client.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
   const id = await client.xadd(stream, '*', 'k', 'v');
   await client.xreadgroup('GROUP', 'g', 'c', 'COUNT', 10, 'STREAMS', stream, '>');
-  await moveToDeadLetter(asRedis(client), stream, 'g', deadLetterKey(stream, CLUSTER), [{ entryId: id!, fields: ['k', 'v'], reason: 'malformed', error: 'x', deliveries: 1, consumer: 'c' }]);
+  await moveToDeadLetter(client, stream, 'g', deadLetterKey(stream, CLUSTER), [{ entryId: id!, fields: ['k', 'v'], reason: 'malformed', error: 'x', deliveries: 1, consumer: 'c' }]);
   expect(await client.xlen(deadLetterKey(stream, CLUSTER))).toBe(1);
   expect(((await client.xpending(stream, 'g')) as [number])[0]).toBe(0);
 
@@ -61,17 +58,21 @@ test('cluster naming: the dead-letter MULTI and the idempotent publish script wo
   expect(keySlot(deadLetterKey(stream))).not.toBe(keySlot(stream));
   const id2 = await client.xadd(stream, '*', 'k', 'v2');
   await client.xreadgroup('GROUP', 'g', 'c', 'COUNT', 10, 'STREAMS', stream, '>');
-  await expect(moveToDeadLetter(asRedis(client), stream, 'g', deadLetterKey(stream), [{ entryId: id2!, fields: ['k', 'v2'], reason: 'malformed', error: 'x', deliveries: 1, consumer: 'c' }]))
+  await expect(moveToDeadLetter(client, stream, 'g', deadLetterKey(stream), [{ entryId: id2!, fields: ['k', 'v2'], reason: 'malformed', error: 'x', deliveries: 1, consumer: 'c' }]))
     .rejects.toThrow(/CROSSSLOT|same slot/i);
 
-  const producer = new StreamProducer({ redis: asRedis(client), keyMode: CLUSTER });
+  const producer = new StreamProducer({ redis: client, keyMode: CLUSTER });
   const first = await producer.publish(stream, [{ id: 'e-1', source: 'shop', type: 't', data: {} }]);
   const again = await producer.publish(stream, [{ id: 'e-1', source: 'shop', type: 't', data: {} }]);
   expect(again.ids).toEqual(first.ids);
   expect(again.duplicates).toBe(1);
   expect(await client.get(idempotencyKey(stream, 'shop', 'e-1', CLUSTER))).toBe(first.ids[0]);
-  const plain = new StreamProducer({ redis: asRedis(client) });
+  const plain = new StreamProducer({ redis: client, keyMode: SINGLE_SERVER });
   await expect(plain.publish(stream, [{ id: 'e-2', source: 'shop', type: 't', data: {} }])).rejects.toThrow(/CROSSSLOT|same slot|different slots/i);
+  // Without keyMode a producer on a Cluster client names its markers for the cluster.
+  const byDefault = new StreamProducer({ redis: client });
+  expect((await byDefault.publish(stream, [{ id: 'e-3', source: 'shop', type: 't', data: {} }])).ids).toHaveLength(1);
+  expect(await client.exists(idempotencyKey(stream, 'shop', 'e-3', CLUSTER))).toBe(1);
 
   // A hash-tagged stream keeps its names: they inherit its tag.
   expect(deadLetterKey('{orders}x', CLUSTER)).toBe('{orders}x:dlq');
@@ -82,7 +83,7 @@ test('a sharded stream spreads over the primaries; a sharded producer appends pe
   const keys = shardKeys('pay', 6);
   const owners = new Set(await Promise.all(keys.map((k) => cluster.ownerOf(keySlot(k)))));
   expect(owners.size).toBeGreaterThan(1);
-  const producer = new StreamProducer({ redis: asRedis(client), keyMode: CLUSTER, shards: 6 });
+  const producer = new StreamProducer({ redis: client, keyMode: CLUSTER, shards: 6 });
   const events = Array.from({ length: 60 }, (_, i) => ({ id: `p-${i}`, source: 'pay', type: 't', subject: `acct-${i % 12}`, data: { i } }));
   const r = await producer.publish('pay', events);
   expect(r.ids).toHaveLength(60);
@@ -90,7 +91,7 @@ test('a sharded stream spreads over the primaries; a sharded producer appends pe
   expect(lengths.reduce((a, b) => a + b, 0)).toBe(60);
   expect(lengths.filter((l) => l > 0).length).toBeGreaterThan(1);
   for (const k of keys) await client.xgroup('CREATE', k, 'g', '0');
-  const total = await readShardedBacklog(asRedis(client), 'pay', 'g', 6);
+  const total = await readShardedBacklog(client, 'pay', 'g', 6);
   expect(total).toMatchObject({ status: 'ok', backlog: { stream: 'pay', outstanding: 60, lag: 60, streamLength: 60 } });
 });
 
@@ -100,11 +101,11 @@ test('exporter on a cluster: discovery scans every primary, the scrape reads eac
     await client.xadd(n, '*', 'a', '1');
     await client.xgroup('CREATE', n, 'workers', '0');
   }
-  const found = await discoverStreams(asRedis(client), ['disc-*']);
+  const found = await discoverStreams(client, ['disc-*']);
   expect(found).toEqual([...names].sort());
 
   const registry = new Registry();
-  const collector = new LagCollector({ redis: asRedis(client), registry, logger: createLogger({ service: 't', level: 'silent' }), streams: ['disc-*', 'pay*'], discoveryIntervalMs: 0, shards: 6 });
+  const collector = new LagCollector({ redis: client, registry, logger: createLogger({ service: 't', level: 'silent' }), streams: ['disc-*', 'pay*'], discoveryIntervalMs: 0, shards: 6 });
   try {
     const text = await registry.metrics();
     expect(text).toContain('stream_workers_exporter_up 1');

@@ -34,12 +34,27 @@ export class LuaScript {
 
   /** Runs the script with `keys` (KEYS) and `args` (ARGV); resolves with its reply. */
   run(redis: RedisConnection, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number> = []): Promise<unknown> {
+    return this.define(redis).call(redis, keys.length, ...keys, ...args);
+  }
+
+  /**
+   * A pipeline (one write on one connection) that runs the script first; the caller adds the commands
+   * that must follow it on the same connection (`WAIT`) and runs `exec()`.
+   */
+  pipeline(redis: RedisConnection, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number> = []): ReturnType<RedisConnection['pipeline']> {
+    this.define(redis); // before the pipeline is made: a pipeline takes the client's scripts when created
+    const p = redis.pipeline();
+    (p as unknown as Record<string, (...a: Array<string | number>) => unknown>)[this.command]!(keys.length, ...keys, ...args);
+    return p;
+  }
+
+  private define(redis: RedisConnection): ScriptFunction {
     const client = redis as unknown as Record<string, ScriptFunction | undefined>;
     let fn = client[this.command];
     if (typeof fn !== 'function') {
       redis.defineCommand(this.command, { lua: this.lua }); // the number of keys is passed per call
       fn = client[this.command] as ScriptFunction;
     }
-    return fn.call(redis, keys.length, ...keys, ...args);
+    return fn;
   }
 }

@@ -4,6 +4,7 @@ import {
   HttpProblem,
   OpsServer,
   PublishLimitError,
+  PublishNotReplicatedError,
   PublishUnavailableError,
   PublishValidationError,
   StreamProducer,
@@ -57,6 +58,8 @@ export interface ProducerAppOptions {
   keyMode?: KeyMode;
   /** Deadline of Redis' confirmation in ms; default 2000. */
   publishTimeoutMs?: number;
+  /** Replicas that must confirm each append (WAIT) before 2xx; default 0. The connection must not re-send after a reconnect (see core StreamProducer). */
+  minReplicasAck?: number;
   /** Who may publish (AUTH_MODE); default none. The app closes it in {@link ProducerApp.close}. */
   authenticator?: Authenticator;
   /** Requests per second per client (RATE_LIMIT_PER_S); 0 or absent = no limit. */
@@ -99,6 +102,7 @@ export class ProducerApp {
       timeoutMs: opts.publishTimeoutMs ?? 2000,
       shards: opts.streamShards ?? 1,
       ...(opts.keyMode ? { keyMode: opts.keyMode } : {}),
+      minReplicasAck: opts.minReplicasAck ?? 0,
     });
     this.reader = new EventReader(maxEventBytes, opts.maxBatchBytes ?? 4 * 1024 * 1024);
     this.metrics = new ProducerMetrics(opts.registry);
@@ -223,7 +227,7 @@ export class ProducerApp {
       }
       if (err instanceof PublishUnavailableError) {
         this.noteRedis(false, correlationId, err.message);
-        throw this.reject(err.timedOut ? 'timeout' : 'unavailable', { title: 'Service Unavailable', status: 503, detail: `${err.message}; resend with the same event ids (idempotent)` }, RETRY);
+        throw this.reject(err instanceof PublishNotReplicatedError ? 'not_replicated' : err.timedOut ? 'timeout' : 'unavailable', { title: 'Service Unavailable', status: 503, detail: `${err.message}; resend with the same event ids (idempotent)` }, RETRY);
       }
       throw err;
     }

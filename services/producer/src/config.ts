@@ -1,4 +1,4 @@
-import { commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, streamShardsSpec, type ConfigOf } from '@stream-workers/core';
+import { ConfigConflictError, commonSpecs, defineConfig, int, list, oneOf, optionalStr, str, streamShardsSpec, type ConfigOf } from '@stream-workers/core';
 
 /** Stream names a client may name in a URL: printable, no spaces, no glob characters. */
 const STREAM_NAME = /^[A-Za-z0-9_.:{}-]{1,200}$/;
@@ -100,7 +100,17 @@ export const producerConfig = defineConfig('producer', {
     min: 0,
     max: 1_000_000,
   }),
-});
+  /** `PRODUCER_MIN_REPLICAS_ACK`: replicas that must confirm an append (WAIT) before 2xx. */
+  minReplicasAck: int('PRODUCER_MIN_REPLICAS_ACK', {
+    description:
+      'Replicas that must confirm an append (`WAIT`, on the connection that wrote, within PUBLISH_TIMEOUT_MS) before the producer answers 2xx; else 503 (`publish_rejected_total{reason="not_replicated"}`). 0 = asynchronous replication: a failover can lose acknowledged appends (docs/redis.md). Not with REDIS_CLUSTER_NODES',
+    default: 0,
+    min: 0,
+    max: 100,
+  }),
+}, (c) => (c.minReplicasAck > 0 && c.redis.topology.kind === 'cluster'
+  ? [new ConfigConflictError(['PRODUCER_MIN_REPLICAS_ACK', 'REDIS_CLUSTER_NODES'], 'WAIT is not supported with a Redis Cluster (set PRODUCER_MIN_REPLICAS_ACK=0; docs/redis.md)')]
+  : []));
 
 /** The producer's configuration, as {@link producerConfig} parses it. */
 export type ProducerConfig = ConfigOf<typeof producerConfig.specs>;

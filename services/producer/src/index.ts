@@ -8,6 +8,7 @@ export {
   StreamProducer,
   PublishValidationError,
   PublishLimitError,
+  PublishNotReplicatedError,
   PublishUnavailableError,
   type StreamProducerOptions,
   type PublishOptions,

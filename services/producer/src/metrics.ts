@@ -7,6 +7,7 @@ export type RejectReason =
   | 'unsupported_media_type'
   | 'unknown_stream'
   | 'unavailable'
+  | 'not_replicated'
   | 'timeout'
   | 'unauthorized'
   | 'forbidden'

@@ -34,7 +34,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   if (typeof redisUrl !== 'string' || !/^rediss?:\/\//.test(redisUrl)) {
     throw new RangeError(`createPublisher: option redisUrl must be a redis:// or rediss:// URL, got ${typeof redisUrl === 'string' ? JSON.stringify(redisUrl) : typeof redisUrl}`);
   }
-  const redis = createRedis({ url: redisUrl, role: 'command', name: name ?? 'publisher', ...(logger ? { logger } : {}) });
+  // With minReplicasAck, nothing is re-sent after a reconnect: a WAIT only ever confirms the append before it.
+  const resend = (producerOptions.minReplicasAck ?? 0) > 0 ? { overrides: { autoResendUnfulfilledCommands: false } } : {};
+  const redis = createRedis({ url: redisUrl, role: 'command', name: name ?? 'publisher', ...(logger ? { logger } : {}), ...resend });
   let producer: StreamProducer;
   try {
     producer = new StreamProducer({ ...producerOptions, redis });

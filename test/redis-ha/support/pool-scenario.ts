@@ -6,7 +6,7 @@
  * keys), so "0 lost" is counted event by event.
  */
 import Redis from 'ioredis';
-import { freePort, type AnyRedis } from '@stream-workers/core';
+import { freePort } from '@stream-workers/core';
 import { startService, waitFor, type ServiceProcess } from '../../../test-support/process';
 import { RECORDING_HANDLER } from '../../../services/worker/test/support';
 import { SHARED_REDIS_URL } from '../../../test-support/redis';
@@ -132,6 +132,3 @@ export async function stopAll(procs: ServiceProcess[]): Promise<void> {
     clearTimeout(t);
   }));
 }
-
-/** The admin client type the tests use (one server or cluster). */
-export type Admin = AnyRedis;

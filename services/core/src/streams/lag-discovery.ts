@@ -1,7 +1,8 @@
 /** Which streams a list of names and Redis glob patterns means: the one place stream globs are recognised and matched. */
 import type Redis from 'ioredis';
 import { exec, replyOf } from './lag-replies';
-import { isClusterClient, type AnyRedis } from './slots';
+import { isClusterClient } from './slots';
+import type { RedisConnection } from '../redis';
 
 const GLOB = /[*?[\]\\]/;
 
@@ -42,7 +43,7 @@ function escapeRe(c: string): string {
  * On a Redis Cluster client every primary is scanned (a key is on one primary; a key seen twice while
  * its slot moves is reported once) and each plain name is checked on its own node.
  */
-export async function discoverStreams(redis: AnyRedis, patterns: string[]): Promise<string[]> {
+export async function discoverStreams(redis: RedisConnection, patterns: string[]): Promise<string[]> {
   const names = new Set<string>();
   const literals = patterns.filter((p) => !isStreamGlob(p));
   const globs = patterns.filter(isStreamGlob);

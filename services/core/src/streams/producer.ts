@@ -2,7 +2,8 @@ import type { RedisConnection } from '../redis';
 import { LuaScript } from '../lua';
 import { buildEvent, toFields, type BuildContext, type StreamEvent } from './envelope';
 import type { FieldError } from './event-schema';
-import { SINGLE_SERVER, idempotencyKey, shardKey, type KeyMode } from './keys';
+import { idempotencyKey, shardKey, type KeyMode } from './keys';
+import { isClusterClient } from './slots';
 import { ShardPicker } from './sharding';
 
 /** One Lua script per batch, all-or-nothing and idempotent: its arguments and reply are described in lua/publish.lua. */
@@ -24,8 +25,18 @@ export interface StreamProducerOptions {
   timeoutMs?: number;
   /** Shards of every stream published to (`STREAM_SHARDS`): N > 1 appends to `S{0}` … `S{N-1}`; default 1. */
   shards?: number;
-  /** How derived keys (idempotency markers) are named: `{ cluster: true }` in Redis Cluster; default one server. */
+  /** How derived keys (idempotency markers) are named: `{ cluster: true }` in Redis Cluster; default from the connection (a Cluster client: cluster). */
   keyMode?: KeyMode;
+  /**
+   * Replicas that must hold an append before `publish` resolves (`PRODUCER_MIN_REPLICAS_ACK`): above 0
+   * the script is followed by `WAIT` on the same connection, in one pipeline, within the deadline;
+   * fewer replicas: {@link PublishNotReplicatedError}. Default 0 (asynchronous replication: a failover
+   * may lose appends the replicas had not received; docs/redis.md). Not with a Redis Cluster client.
+   * The connection should not re-send commands after a reconnect (ioredis `autoResendUnfulfilledCommands:
+   * false`, as `createPublisher` and the producer service make it), so a WAIT never runs on another
+   * connection than the append it confirms.
+   */
+  minReplicasAck?: number;
 }
 
 /** Per-call options of {@link StreamProducer.publish}. */
@@ -92,6 +103,22 @@ export class PublishUnavailableError extends Error {
 }
 
 /**
+ * The append was made, but fewer replicas than `minReplicasAck` confirmed it within the deadline (or the
+ * connection broke before WAIT answered): it may be lost on a failover. Resend with the same event ids.
+ */
+export class PublishNotReplicatedError extends PublishUnavailableError {
+  constructor(
+    /** Replicas that confirmed (WAIT's reply); undefined when WAIT did not answer. */
+    readonly replicas: number | undefined,
+    /** Replicas required. */
+    readonly required: number,
+  ) {
+    super(replicas === undefined ? `WAIT did not answer on the connection that appended` : `${replicas} of ${required} required replicas confirmed the append in time`, false);
+    this.name = 'PublishNotReplicatedError';
+  }
+}
+
+/**
  * Appends events to a stream as the envelope of docs/design.md ("Event envelope"), one Lua script
  * per batch: validated first (an invalid event rejects the whole batch), trimmed with `MAXLEN ~`,
  * idempotent on `source`+`id` for events that carry their own `id` (a marker
@@ -119,11 +146,16 @@ export class StreamProducer {
   private readonly redis: RedisConnection;
   private readonly keyMode: KeyMode;
   private readonly pickers = new Map<string, ShardPicker>();
+  /** Replicas an append must reach before `publish` resolves (WAIT); 0: none. */
+  readonly minReplicasAck: number;
 
   constructor(opts: StreamProducerOptions) {
     this.redis = opts.redis;
+    this.minReplicasAck = opts.minReplicasAck ?? 0;
+    if (!Number.isInteger(this.minReplicasAck) || this.minReplicasAck < 0) throw new RangeError(`minReplicasAck must be an integer ≥ 0, got ${this.minReplicasAck}`);
+    if (this.minReplicasAck > 0 && (opts.redis as { isCluster?: boolean }).isCluster) throw new RangeError('minReplicasAck > 0 is not supported with a Redis Cluster client');
     this.shards = opts.shards ?? 1;
-    this.keyMode = opts.keyMode ?? SINGLE_SERVER;
+    this.keyMode = opts.keyMode ?? { cluster: isClusterClient(opts.redis) };
     shardKey('s', 0, this.shards); // throws a RangeError naming the allowed range
     this.maxLen = opts.maxLen ?? 1_000_000;
     this.idempotencyTtlS = opts.idempotencyTtlS ?? 86_400;
@@ -240,7 +272,7 @@ export class StreamProducer {
 
   private async run(keys: string[], argv: Array<string | number>, timeoutMs: number): Promise<[string[], number[]]> {
     let timer: NodeJS.Timeout | undefined;
-    const call = this.evalScript(keys, argv);
+    const call = this.minReplicasAck > 0 ? this.evalAndWait(keys, argv, timeoutMs) : this.evalScript(keys, argv);
     call.catch(() => undefined);
     try {
       return await Promise.race([
@@ -250,7 +282,7 @@ export class StreamProducer {
         }),
       ]);
     } catch (err) {
-      if (err instanceof PublishUnavailableError) throw err;
+      if (err instanceof PublishUnavailableError) throw err; // also PublishNotReplicatedError
       throw new PublishUnavailableError(`Redis did not append: ${err instanceof Error ? err.message : String(err)}`, false);
     } finally {
       clearTimeout(timer);
@@ -260,6 +292,23 @@ export class StreamProducer {
   /** The publish script (EVALSHA; the script is sent again when Redis does not hold it: restart, SCRIPT FLUSH). */
   private async evalScript(keys: string[], argv: Array<string | number>): Promise<[string[], number[]]> {
     return (await PUBLISH_SCRIPT.run(this.redis, keys, argv)) as [string[], number[]];
+  }
+
+  /**
+   * The script and `WAIT minReplicasAck <ms>` in one pipeline: one write on one connection, so WAIT
+   * counts the replicas that acknowledged this append (its timeout leaves a tenth of the deadline for
+   * the replies to arrive).
+   */
+  private async evalAndWait(keys: string[], argv: Array<string | number>, timeoutMs: number): Promise<[string[], number[]]> {
+    const p = PUBLISH_SCRIPT.pipeline(this.redis, keys, argv);
+    p.wait(this.minReplicasAck, Math.max(1, Math.floor(timeoutMs * 0.9)));
+    const results = (await p.exec()) ?? [];
+    const [scriptErr, reply] = results[0] ?? [new Error('no reply to the publish script')];
+    if (scriptErr) throw scriptErr;
+    const [waitErr, replicas] = results[1] ?? [new Error('no reply to WAIT')];
+    if (waitErr) throw new PublishNotReplicatedError(undefined, this.minReplicasAck);
+    if (Number(replicas) < this.minReplicasAck) throw new PublishNotReplicatedError(Number(replicas), this.minReplicasAck);
+    return reply as [string[], number[]];
   }
 
 }

@@ -1,12 +1,9 @@
 import type { Cluster } from 'ioredis';
-import type Redis from 'ioredis';
 import slotOfKey from 'cluster-key-slot';
-
-/** A connection to one server or to a Redis Cluster (ioredis). */
-export type AnyRedis = Redis | Cluster;
+import type { RedisConnection } from '../redis';
 
 /** True for an ioredis `Cluster` client. */
-export function isClusterClient(redis: AnyRedis): redis is Cluster {
+export function isClusterClient(redis: RedisConnection): redis is Cluster {
   return (redis as { isCluster?: boolean }).isCluster === true;
 }
 
