@@ -5,12 +5,12 @@
  * ({@link startCluster}), and any server with arguments of its own (TLS only, a password:
  * {@link startServer}). Everything started is stopped by pid with `stop()` (call it in afterAll).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis, { type RedisOptions } from 'ioredis';
-import { freePort } from '../services/core/src/local-redis';
+import { LocalRedisCluster, freeClusterPort } from '../services/core/src/local-redis-cluster';
 
 /** One redis-server (or sentinel) process. */
 export interface ServerProcess {
@@ -65,13 +65,7 @@ class Server implements ServerProcess {
   }
 }
 
-/** A free port whose cluster bus port (+10000) is free too and below 65536 (the common rules: below 55536). */
-export async function freeClusterPort(): Promise<number> {
-  for (;;) {
-    const p = await freePort();
-    if (p < 55536) return p;
-  }
-}
+export { freeClusterPort } from '../services/core/src/local-redis-cluster';
 
 /** Waits until `check` resolves true, at most `timeoutMs`; rejects naming `what`. */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -230,37 +224,23 @@ async function stopAll(servers: ServerProcess[]): Promise<void> {
   for (const s of servers) rmSync(s.dir, { recursive: true, force: true });
 }
 
-/** A Redis Cluster of primaries (and replicas). */
+/** A Redis Cluster of primaries (and replicas): core's LocalRedisCluster, the one cluster starter. */
 export interface ClusterSet {
   /** Every node, primaries first. */
-  readonly nodes: ServerProcess[];
+  readonly nodes: ReadonlyArray<{ readonly port: number; readonly pid: number | undefined }>;
   /** `127.0.0.1:<port>,…` of every node (REDIS_CLUSTER_NODES). */
   readonly nodeList: string;
-  /** Stops every node (SIGKILL) and removes their dirs. */
+  /** Stops every node (SIGKILL, by pid) and removes their dirs. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts `primaries` nodes (with `replicas` each) and joins them with `redis-cli --cluster create`;
- * resolves when every node says `cluster_state:ok`. With `password`, every node requires it (and
+ * resolves when every node says `cluster_state:ok` (core's LocalRedisCluster, also behind
+ * test-support/redis-cluster.ts and the benchmarks). With `password`, every node requires it (and
  * replicas use it towards their primary).
  */
 export async function startCluster(o: { primaries?: number; replicas?: number; args?: string[]; password?: string } = {}): Promise<ClusterSet> {
-  const total = (o.primaries ?? 3) * (1 + (o.replicas ?? 0));
-  const nodes: ServerProcess[] = [];
-  const auth = o.password !== undefined ? ['--requirepass', o.password, '--masterauth', o.password] : [];
-  const probe = o.password !== undefined ? { password: o.password } : {};
-  try {
-    for (let i = 0; i < total; i++) {
-      nodes.push(await startServer({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', ...auth, ...(o.args ?? [])], probe }));
-    }
-    const cliAuth = o.password !== undefined ? ['-a', o.password, '--no-auth-warning'] : [];
-    const create = spawnSync('redis-cli', [...cliAuth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(o.replicas ?? 0), '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
-    for (const n of nodes) await until(`cluster node ${n.port} ok`, async () => /cluster_state:ok/.test(String(await command(n.port, ['CLUSTER', 'INFO'], probe))), 30_000);
-    return { nodes, nodeList: nodes.map((n) => `127.0.0.1:${n.port}`).join(','), stop: () => stopAll(nodes) };
-  } catch (err) {
-    await stopAll(nodes);
-    throw err;
-  }
+  const c = await LocalRedisCluster.start(o);
+  return { nodes: c.nodes, nodeList: c.nodesEnv, stop: () => c.stop() };
 }

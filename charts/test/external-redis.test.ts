@@ -81,7 +81,8 @@ describe('Sentinel with credentials and mutual TLS (ci/external-redis-sentinel-v
     }
   });
 
-  test('pools leave DEAD_LETTER_STREAM to the worker (one per shard)', () => {
+  test('the producer waits for a replica (PRODUCER_MIN_REPLICAS_ACK); pools leave DEAD_LETTER_STREAM to the worker (one per shard)', () => {
+    expect(services.find((s) => s.component === 'producer')!.env.get('PRODUCER_MIN_REPLICAS_ACK')?.value).toBe('1');
     for (const s of services.filter((x) => x.component === 'worker')) expect(s.env.has('DEAD_LETTER_STREAM')).toBe(false);
   });
 
@@ -225,6 +226,7 @@ describe('bad combinations are rejected, naming the value', () => {
     ['TLS files with TLS off', ['--set', 'redis.enabled=false', '--set', 'externalRedis.url=redis://r:6379', '--set', 'externalRedis.tls.existingSecret=t'], /\/externalRedis\/tls\/enabled/],
     ['streamShards 0', ['--set', 'streamShards=0'], /\/streamShards/],
     ['a dead-letter stream with shards', ['--set', 'streamShards=2', '--set', 'worker.deadLetterStream=events:dead'], /workers\.worker\.deadLetterStream: must stay empty with streamShards=2/],
+    ['WAIT with a Redis Cluster', ['--set', 'redis.enabled=false', '--set', 'externalRedis.cluster.nodes={c:6379}', '--set', 'producer.minReplicasAck=1'], /\/producer\/minReplicasAck/],
     ['the rate signal with shards', ['--set', 'streamShards=2', '--set', 'autoscaling.scalingMode=rate'], /workers\.worker\.autoscaling\.scalingMode: rate is not available with streamShards=2/],
     ['an external Redis without any topology', ['--set', 'redis.enabled=false', '--set', 'externalRedis.existingSecret=s', '--set', 'externalRedis.urlKey='], /externalRedis/],
   ];

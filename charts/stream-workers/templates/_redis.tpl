@@ -35,7 +35,7 @@ REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES and the credentials and TLS se
 service. No password is ever in values or in a URL the chart writes: the in-chart Redis' password comes
 from its Secret as REDIS_PASSWORD; an external Redis' password is a file of its Secret
 (REDIS_PASSWORD_FILE, re-read at each reconnect: rotation without a restart), or inside the URL the
-Secret holds.
+Secret holds. Also STREAM_SHARDS, the key layout every service that talks to Redis must agree on.
 */}}
 {{- define "sw.redisEnv" -}}
 {{- $e := .Values.externalRedis }}

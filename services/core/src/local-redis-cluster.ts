@@ -17,13 +17,18 @@ export interface LocalRedisClusterOptions {
   args?: string[];
   /** How long the cluster may take to reach `cluster_state:ok`, in ms; default 30000. */
   startTimeoutMs?: number;
+  /** A password every node requires (`--requirepass`; replicas use it towards their primary, `--masterauth`). */
+  password?: string;
 }
 
 /** The cluster bus listens on port + 10000: ports must stay below this. */
 const MAX_PORT = 55_535;
 
-/** A free port whose bus port (+10000) is free too and below 65536. */
-async function freeClusterPort(taken: Set<number>): Promise<number> {
+/**
+ * A free port below 55536 (a cluster node's bus port, +10000, must exist), not in `taken` (ports
+ * picked for other nodes that are not listening yet); adds it to `taken`.
+ */
+export async function freeClusterPort(taken: Set<number> = new Set()): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const p = await freePort();
     if (p > MAX_PORT || taken.has(p) || taken.has(p + 10_000)) continue;
@@ -83,14 +88,17 @@ export class LocalRedisCluster {
     const nodes: LocalRedis[] = [];
     const admin = new Map<number, Redis>();
     const cluster = new LocalRedisCluster(nodes, admin);
+    const pw = opts.password;
+    const auth = pw !== undefined ? ['--requirepass', pw, '--masterauth', pw] : [];
     try {
       for (let i = 0; i < primaries * (1 + replicas); i++) {
         const port = await freeClusterPort(taken);
-        nodes.push(await LocalRedis.start({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '3000', ...(opts.args ?? [])] }));
+        nodes.push(await LocalRedis.start({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '3000', ...auth, ...(opts.args ?? [])], ...(pw !== undefined ? { password: pw } : {}) }));
       }
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000);
+      const cliAuth = pw !== undefined ? ['-a', pw, '--no-auth-warning'] : [];
+      await run('redis-cli', [...cliAuth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000);
       for (const n of nodes) {
-        const c = new Redis(n.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: false });
+        const c = new Redis(n.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: false, ...(pw !== undefined ? { password: pw } : {}) });
         c.on('error', () => undefined);
         admin.set(n.port, c);
       }

@@ -46,6 +46,8 @@ export interface LocalRedisOptions {
   detached?: boolean;
   /** How long the server may take to answer (and load its AOF), in ms; default 10000. */
   startTimeoutMs?: number;
+  /** The password the server requires (`--requirepass` among `args`): the start-up probe authenticates with it. */
+  password?: string;
 }
 
 /** Options of {@link LocalRedis.stop}. */
@@ -123,7 +125,7 @@ export class LocalRedis {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         throw new Error(`${this.binary} exited with ${proc.exitCode !== null ? `code ${proc.exitCode}` : proc.signalCode} on port ${this.port}${seeLog}`);
       }
-      const c = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const c = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(this.opts.password !== undefined ? { password: this.opts.password } : {}) });
       c.on('error', () => undefined);
       try {
         await c.connect();

@@ -19,8 +19,12 @@ export class RedisCredentials {
   private lastTls: ConnectionOptions | undefined;
   private failing = new Set<string>();
 
-  /** @param onError Called once per file that stops being readable (again after it was read once more). */
+  /**
+   * @param settings The settings whose password (file) and TLS files are read.
+   * @param onError Called once per file that stops being readable (again after it was read once more).
+   */
   constructor(
+    /** The settings whose password (file) and TLS files are read. */
     readonly settings: RedisSettings,
     private readonly onError: (file: string, err: Error) => void = () => undefined,
   ) {

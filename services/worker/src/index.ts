@@ -1,11 +1,11 @@
 import { Worker, type WorkerOptions } from './worker';
 import type { Handler } from './handler';
 
-export { Worker, FORCE_CLOSE_MS, type WorkerOptions, type CloseOptions } from './worker';
+export { Worker, FORCE_CLOSE_MS, type WorkerOptions, type CloseOptions, type WorkerStats } from './worker';
 export { ShardedWorker, type ShardedWorkerOptions } from './sharded-worker';
 export type { Handler, HandlerContext } from './handler';
 export type { WorkerEvents, WorkerEventName, WorkerListener, WorkerErrorEvent, FailedEvent, DeadLetteredEvent, DrainedEvent } from './events';
-export { OPTION_SPECS, type ResolvedWorkerOptions } from './options';
+export { OPTION_SPECS, type ResolvedWorkerOptions, type SpecOptions } from './options';
 export { simHandler, type SimHandlerOptions } from './sim-handler';
 export { loadHandler } from './load-handler';
 export { workerConfig, type WorkerConfig } from './config';

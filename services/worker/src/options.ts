@@ -18,7 +18,7 @@ import { libraryOnlySpecs, workerConfig } from './config';
 import type { WorkerOptions } from './worker';
 
 /** The options checked by one variable's rule (the connection, `redis` or `redisUrl`, is checked apart). */
-type SpecOptions = Required<Omit<WorkerOptions, 'logger' | 'registry' | 'contracts' | 'redis'>>;
+export type SpecOptions = Required<Omit<WorkerOptions, 'logger' | 'registry' | 'contracts' | 'redis'>>;
 
 /** The options with every default applied; `redis` holds the connection settings (from `redis` or `redisUrl`). */
 export type ResolvedWorkerOptions = Omit<SpecOptions, 'redisUrl'> & {

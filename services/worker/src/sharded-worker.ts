@@ -72,7 +72,7 @@ export class ShardedWorker {
     return { ready: true };
   }
 
-  /** Listens to an event of every shard's worker (see {@link Worker.on}). */
+  /** Listens to an event of every shard's worker (see {@link Worker.on}): `drained` comes once per shard, with that shard's summary. */
   on<E extends WorkerEventName>(event: E, listener: WorkerListener<E>): this {
     for (const w of this.shards) w.on(event, listener);
     return this;

@@ -60,6 +60,16 @@ export interface WorkerOptions {
   registry?: Registry;
 }
 
+/** What {@link Worker.stats} returns. */
+export interface WorkerStats {
+  /** Handlers running now. */
+  running: number;
+  /** Entries held: running, read and queued, or waiting for a retry. */
+  held: number;
+  /** True while the worker reads from Redis without errors. */
+  redisOk: boolean;
+}
+
 /** Options of {@link Worker.close}. */
 export interface CloseOptions {
   /**
@@ -112,8 +122,10 @@ export class Worker {
   /**
    * @param opts The options (checked before anything connects).
    * @param handler Runs once per delivery.
-   * @param shared Internal (ShardedWorker): metrics made once for several workers of one process.
    */
+  constructor(opts: WorkerOptions, handler: Handler);
+  /** @internal ShardedWorker: metrics made once for the workers of every shard of one process. */
+  constructor(opts: WorkerOptions, handler: Handler, shared: { metrics: WorkerMetrics });
   constructor(opts: WorkerOptions, handler: Handler, shared?: { metrics: WorkerMetrics }) {
     // Before anything connects: a bad option throws here (a RangeError or TypeError naming it).
     this.o = resolveWorkerOptions(opts, handler);
@@ -234,7 +246,7 @@ export class Worker {
   }
 
   /** Handlers running, entries held and whether reads succeed (the gauges' sources; cheap). */
-  stats(): { running: number; held: number; redisOk: boolean } {
+  stats(): WorkerStats {
     return { running: this.s.running, held: this.s.held.size, redisOk: this.s.redisOk };
   }
 

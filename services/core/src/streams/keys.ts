@@ -75,11 +75,19 @@ export function shardKeys(stream: string, shards: number): string[] {
   return Array.from({ length: shards }, (_, i) => shardKey(stream, i, shards));
 }
 
+/** What a shard key names. */
+export interface ShardRef {
+  /** The sharded stream's name (`S` of `S{3}`). */
+  stream: string;
+  /** The shard's index (`3` of `S{3}`). */
+  index: number;
+}
+
 /**
  * The stream and shard index a shard key names (`S{3}` → `{ stream: 'S', index: 3 }`), when its index
  * is below `shards`; undefined for any other key (and for every key when `shards` is 1).
  */
-export function parseShardKey(key: string, shards: number): { stream: string; index: number } | undefined {
+export function parseShardKey(key: string, shards: number): ShardRef | undefined {
   if (shards <= 1) return undefined;
   const m = /^(.+)\{(0|[1-9]\d{0,3})\}$/s.exec(key);
   if (!m) return undefined;
