@@ -75,6 +75,14 @@ export async function notDone(ledger: Redis, recordKey: string, ids: Iterable<st
 
 /** Stops every process (SIGKILL) and waits for them to exit. */
 export async function stopAll(services: Running[]): Promise<void> {
-  for (const s of services) s.proc.kill('SIGKILL');
-  await Promise.all(services.map((s) => s.proc.exited));
+  // SIGTERM first: the autoscaler (TARGET_KIND=local) stops its own worker processes, which a SIGKILL
+  // would orphan (and their output, inherited from the autoscaler's pipes, would keep jest from
+  // exiting). Whatever is left after 40 s is killed.
+  for (const s of services) s.proc.kill('SIGTERM');
+  const killer = setTimeout(() => services.forEach((s) => s.proc.kill('SIGKILL')), 40_000);
+  try {
+    await Promise.all(services.map((s) => s.proc.exited));
+  } finally {
+    clearTimeout(killer);
+  }
 }
