@@ -1,15 +1,7 @@
-import { ConfigErrors } from '@stream-workers/core';
 import { autoscalerConfig } from '../src/config';
+import { configErrorOf } from '../../../test-support/config';
 
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof ConfigErrors) return err.message;
-    throw err;
-  }
-  throw new Error('no configuration error');
-};
+const errorOf = configErrorOf;
 
 describe('STREAM_SHARDS (autoscaler configuration)', () => {
   test('autoscaler: SCALING_MODE=rate with STREAM_SHARDS > 1 is refused naming both', () => {

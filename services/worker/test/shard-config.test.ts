@@ -1,15 +1,7 @@
-import { ConfigErrors } from '@stream-workers/core';
 import { workerConfig } from '../src/config';
+import { configErrorOf } from '../../../test-support/config';
 
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof ConfigErrors) return err.message;
-    throw err;
-  }
-  throw new Error('no configuration error');
-};
+const errorOf = configErrorOf;
 
 describe('STREAM_SHARDS and the dead-letter stream (worker configuration)', () => {
   test('defaults: one shard, <STREAM>:dlq on one server, {<STREAM>}:dlq with REDIS_CLUSTER_NODES', () => {
