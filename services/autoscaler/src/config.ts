@@ -98,7 +98,7 @@ export const autoscalerConfig = defineConfig('autoscaler', {
   workerScript: optionalStr('WORKER_SCRIPT', { description: 'TARGET_KIND=local: the worker entry point run with `node`', defaultText: 'services/worker/dist/main.js' }),
 }, (c) => [
   ...(c.maxReplicas < c.minReplicas ? [new ConfigError('MAX_REPLICAS', String(c.maxReplicas), `an integer ≥ MIN_REPLICAS (${c.minReplicas})`)] : []),
-  // The rate signal reads one stream's entries-added/entries-read; summing rates over shards is not implemented.
+  // The rate signal reads one stream's entries-added/entries-read; rates summed over shards are left out, so the combination is refused.
   ...(c.streamShards > 1 && c.scalingMode === 'rate' ? [new ConfigError('SCALING_MODE', c.scalingMode, `lag with STREAM_SHARDS=${c.streamShards} (the rate mode reads one stream)`)] : []),
   ...(c.streamShards > 1 && c.pools
     ? c.pools.flatMap((p, i) => (p.scalingMode === 'rate' ? [new ConfigError(`POOLS[${i}].scalingMode`, p.scalingMode, `lag with STREAM_SHARDS=${c.streamShards} (the rate mode reads one stream)`)] : []))
