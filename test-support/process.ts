@@ -88,3 +88,18 @@ export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 30_000
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Stops processes started by {@link startService}: SIGTERM first (an autoscaler with TARGET_KIND=local
+ * stops its own worker processes, which a SIGKILL would orphan, and their output, inherited from its
+ * pipes, would keep jest from exiting), SIGKILL for whatever is left after `killAfterMs`.
+ */
+export async function stopProcesses(procs: ServiceProcess[], killAfterMs = 40_000): Promise<void> {
+  for (const p of procs) p.kill('SIGTERM');
+  const killer = setTimeout(() => procs.forEach((p) => p.kill('SIGKILL')), killAfterMs);
+  try {
+    await Promise.all(procs.map((p) => p.exited));
+  } finally {
+    clearTimeout(killer);
+  }
+}

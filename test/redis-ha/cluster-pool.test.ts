@@ -6,12 +6,11 @@
  * (0 lost), the exporter reports every stream and shard once plus the pool's total, and the
  * autoscaler's first decision is on the total. Build first (`npx tsc -b`). Times are printed only.
  */
-import Redis from 'ioredis';
 import { keySlot } from '@stream-workers/core';
 import { LocalRedisCluster } from '../../test-support/redis-cluster';
-import { deleteKeys, SHARED_REDIS_URL, uniquePrefix } from '../../test-support/redis';
+import { uniquePrefix } from '../../test-support/redis';
 import type { ServiceProcess } from '../../test-support/process';
-import { runPoolScenario, stopAll } from './support/pool-scenario';
+import { cleanUpScenario, runPoolScenario } from './support/pool-scenario';
 
 const SHARDS = 6;
 const EVENTS = 300;
@@ -22,13 +21,7 @@ const prefix = uniquePrefix('cpool');
 beforeAll(async () => {
   cluster = await LocalRedisCluster.start({ primaries: 3 });
 }, 90_000);
-afterAll(async () => {
-  await stopAll(procs);
-  await cluster?.stop();
-  const shared = new Redis(SHARED_REDIS_URL);
-  await deleteKeys(shared, prefix);
-  shared.disconnect();
-});
+afterAll(() => cleanUpScenario(procs, async () => cluster?.stop(), prefix));
 
 test(`cluster: 6 streams on different slots and one of ${SHARDS} shards, all processed, 0 lost; every stream and shard exported once; the autoscaler scales on the sharded total`, async () => {
   const r = await runPoolScenario({ redisEnv: { REDIS_CLUSTER_NODES: cluster.nodesEnv }, prefix, plainStreams: 6, shards: SHARDS, eventsPerStream: EVENTS, targetPerReplica: 100, maxReplicas: 3 }, procs);

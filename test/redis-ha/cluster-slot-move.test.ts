@@ -10,9 +10,8 @@ import Redis from 'ioredis';
 import { freePort, keySlot, deadLetterKey } from '@stream-workers/core';
 import { LocalRedisCluster } from '../../test-support/redis-cluster';
 import { deleteKeys, SHARED_REDIS_URL, uniquePrefix } from '../../test-support/redis';
-import { startService, waitFor, type ServiceProcess } from '../../test-support/process';
+import { startService, stopProcesses, waitFor, type ServiceProcess } from '../../test-support/process';
 import { RECORDING_HANDLER } from '../../services/worker/test/support';
-import { stopAll } from './support/pool-scenario';
 
 let cluster: LocalRedisCluster;
 let shared: Redis;
@@ -24,7 +23,7 @@ beforeAll(async () => {
   shared = new Redis(SHARED_REDIS_URL);
 }, 90_000);
 afterAll(async () => {
-  await stopAll(procs);
+  await stopProcesses(procs);
   await cluster?.stop();
   await deleteKeys(shared, prefix);
   shared.disconnect();

@@ -3,10 +3,9 @@
  * cluster. Must-show 2's scenario (test/redis-ha/support/pool-scenario.ts) at a smaller scale.
  * Build first (`npx tsc -b`). The drain time is printed, never asserted.
  */
-import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, uniquePrefix } from '../../test-support/redis';
-import Redis from 'ioredis';
+import { PrivateRedis, uniquePrefix } from '../../test-support/redis';
 import type { ServiceProcess } from '../../test-support/process';
-import { runPoolScenario, stopAll } from './support/pool-scenario';
+import { cleanUpScenario, runPoolScenario } from './support/pool-scenario';
 
 const SHARDS = 4;
 let server: PrivateRedis;
@@ -16,13 +15,7 @@ const prefix = uniquePrefix('shards1');
 beforeAll(async () => {
   server = await PrivateRedis.start();
 });
-afterAll(async () => {
-  await stopAll(procs);
-  await server?.stop();
-  const shared = new Redis(SHARED_REDIS_URL);
-  await deleteKeys(shared, prefix);
-  shared.disconnect();
-});
+afterAll(() => cleanUpScenario(procs, async () => server?.stop(), prefix));
 
 test(`one server: 2 plain streams and one stream of ${SHARDS} shards, all processed, 0 lost; exporter reports each key once and the total; autoscaler scales on the total`, async () => {
   const r = await runPoolScenario({ redisEnv: { REDIS_URL: server.url }, prefix, plainStreams: 2, shards: SHARDS, eventsPerStream: 300, targetPerReplica: 100, maxReplicas: 3 }, procs);

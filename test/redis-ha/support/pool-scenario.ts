@@ -7,9 +7,9 @@
  */
 import Redis from 'ioredis';
 import { freePort } from '@stream-workers/core';
-import { startService, waitFor, type ServiceProcess } from '../../../test-support/process';
+import { startService, stopProcesses, waitFor, type ServiceProcess } from '../../../test-support/process';
 import { RECORDING_HANDLER } from '../../../services/worker/test/support';
-import { SHARED_REDIS_URL } from '../../../test-support/redis';
+import { SHARED_REDIS_URL, deleteKeys } from '../../../test-support/redis';
 
 /** What the scenario runs against. */
 export interface PoolScenarioOptions {
@@ -123,12 +123,14 @@ export async function runPoolScenario(o: PoolScenarioOptions, procs: ServiceProc
   }
 }
 
-/** Stops the scenario's processes (SIGTERM, then SIGKILL after 10 s), by their child handles. */
-export async function stopAll(procs: ServiceProcess[]): Promise<void> {
-  await Promise.all(procs.map(async (p) => {
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await p.exited;
-    clearTimeout(t);
-  }));
+/** After a scenario: its processes stopped ({@link stopProcesses}), then its Redis, then its keys on the shared Redis. */
+export async function cleanUpScenario(procs: ServiceProcess[], stopRedis: () => Promise<unknown>, prefix: string): Promise<void> {
+  await stopProcesses(procs);
+  await stopRedis();
+  const shared = new Redis(SHARED_REDIS_URL);
+  try {
+    await deleteKeys(shared, prefix);
+  } finally {
+    shared.disconnect();
+  }
 }

@@ -5,7 +5,7 @@
  * handler's ledger. Every process is stopped by pid with `stopAll`.
  */
 import type Redis from 'ioredis';
-import { startService, waitFor, type ServiceProcess } from '../../../test-support/process';
+import { startService, stopProcesses, waitFor, type ServiceProcess } from '../../../test-support/process';
 import { RECORDING_HANDLER } from '../../../services/worker/test/support';
 
 /** A started service and its HTTP port. */
@@ -73,16 +73,7 @@ export async function notDone(ledger: Redis, recordKey: string, ids: Iterable<st
   return [...ids].filter((id) => !done[id]);
 }
 
-/** Stops every process (SIGKILL) and waits for them to exit. */
+/** Stops every service ({@link stopProcesses}: SIGTERM, SIGKILL after 40 s) and waits for them to exit. */
 export async function stopAll(services: Running[]): Promise<void> {
-  // SIGTERM first: the autoscaler (TARGET_KIND=local) stops its own worker processes, which a SIGKILL
-  // would orphan (and their output, inherited from the autoscaler's pipes, would keep jest from
-  // exiting). Whatever is left after 40 s is killed.
-  for (const s of services) s.proc.kill('SIGTERM');
-  const killer = setTimeout(() => services.forEach((s) => s.proc.kill('SIGKILL')), 40_000);
-  try {
-    await Promise.all(services.map((s) => s.proc.exited));
-  } finally {
-    clearTimeout(killer);
-  }
+  await stopProcesses(services.map((s) => s.proc));
 }
